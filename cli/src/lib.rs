@@ -1,0 +1,1 @@
+//! The giponext command line: Device Code login and batch tools.

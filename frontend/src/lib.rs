@@ -1,0 +1,1 @@
+//! The staff web console (Leptos, client-side rendered).

@@ -1,0 +1,1 @@
+//! End-to-end tests across processes and in a real browser.

@@ -1,0 +1,1 @@
+//! Developer tasks: run the product, run every test, install what is missing.
