@@ -1,1 +1,0 @@
-//! Developer tasks: run the product, run every test, install what is missing.

@@ -1,0 +1,141 @@
+//! Developer tasks for the GipoNext Connect workspace, run as `cargo xtask ...`.
+//!
+//! - `cargo xtask run`: installs what is missing, builds the console and
+//!   starts the backend on the embedded sandbox at <http://127.0.0.1:8080>.
+//! - `cargo xtask test`: installs what is missing and runs every test: the
+//!   workspace's unit and integration tests, the console's component tests
+//!   in headless Chromium, and the end-to-end browser tests.
+//! - `cargo xtask tools`: only installs what is missing.
+//! - `cargo xtask bundle`: builds the release console and prints its size.
+//!
+//! Installing is delegated to `scripts/ensure-tools.sh`, which skips what is
+//! present, so every command is cheap to repeat.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("run") => run_product(&root, &args[1..]),
+        Some("test") => test_everything(&root),
+        Some("tools") => ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen", "chromium"]),
+        Some("bundle") => {
+            ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
+            build_console(&root)?;
+            print_bundle_size(&root)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <run|test|tools|bundle>");
+            eprintln!("  run     start the product (backend + console + embedded sandbox) on http://127.0.0.1:8080");
+            eprintln!("  test    run every test (installs what is missing)");
+            eprintln!("  tools   install what is missing");
+            eprintln!("  bundle  build the release console and print its gzipped size");
+            bail!("unknown or missing task")
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs `scripts/ensure-tools.sh` for the named tools.
+fn ensure_tools(root: &Path, tools: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("bash")
+        .arg(root.join("scripts/ensure-tools.sh"))
+        .args(tools)
+        .status()
+        .context("running scripts/ensure-tools.sh")?;
+    if !status.success() {
+        bail!("installing tools failed ({status})");
+    }
+    Ok(())
+}
+
+/// PATH with the project's tools (wasm-opt from npm, cargo-installed
+/// binaries) first.
+fn tools_path(root: &Path) -> anyhow::Result<String> {
+    let out = Command::new("bash").arg(root.join("scripts/ensure-tools.sh")).arg("path").output()?;
+    let extra = String::from_utf8(out.stdout).context("tool path is not UTF-8")?;
+    let current = std::env::var("PATH").unwrap_or_default();
+    Ok(format!("{}:{current}", extra.trim()))
+}
+
+fn cmd(program: &str, root: &Path) -> anyhow::Result<Command> {
+    let mut c = Command::new(program);
+    c.env("PATH", tools_path(root)?).env("TRUNK_SKIP_VERSION_CHECK", "true");
+    Ok(c)
+}
+
+fn check(mut c: Command, what: &str) -> anyhow::Result<()> {
+    eprintln!("xtask: {what}");
+    let status = c.status().with_context(|| format!("starting: {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Builds the release console bundle into `frontend/dist`.
+fn build_console(root: &Path) -> anyhow::Result<()> {
+    let mut c = cmd("trunk", root)?;
+    c.args(["build", "--release"]);
+    check(c, "building the console (trunk build --release)")
+}
+
+fn run_product(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    ensure_tools(root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
+    build_console(root)?;
+    let mut c = cmd("cargo", root)?;
+    c.args(["run", "--package", "giponext-bff", "--"]).args(extra);
+    check(c, "starting the backend on http://127.0.0.1:8080 (Ctrl-C stops it)")
+}
+
+fn test_everything(root: &Path) -> anyhow::Result<()> {
+    ensure_tools(root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen", "chromium"])?;
+    build_console(root)?;
+    let mut unit = cmd("cargo", root)?;
+    // Default members: everything but the WASM console, whose tests run in
+    // the browser below.
+    unit.args(["test", "--no-fail-fast"]);
+    check(unit, "workspace tests (cargo test)")?;
+    let mut wasm = cmd("cargo", root)?;
+    wasm.args(["test", "--package", "giponext-console", "--target", "wasm32-unknown-unknown"])
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    check(wasm, "console component tests in headless Chromium (wasm-bindgen-test)")?;
+    eprintln!("xtask: every test passed");
+    Ok(())
+}
+
+fn print_bundle_size(root: &Path) -> anyhow::Result<()> {
+    let dist = root.join("frontend/dist");
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(&dist).with_context(|| format!("reading {}", dist.display()))? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "wasm" | "js" | "css") {
+            continue;
+        }
+        let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("running gzip")?;
+        let size = out.stdout.len() as u64;
+        println!("{:>9} bytes gzipped  {}", size, path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+        total += size;
+    }
+    println!("{:>9} bytes gzipped  total (wasm + js + css); budget 256000", total);
+    Ok(())
+}
