@@ -1,0 +1,19 @@
+//! Small building blocks shared by the pages.
+
+mod consent;
+/// Consent state helpers for the access page.
+pub mod consent_helpers {
+    pub use super::consent::{reason_label, scope_reason};
+}
+mod nav;
+mod pager;
+mod pickers;
+mod status;
+
+pub use consent::{
+    FeatureGate, GrantPrompt, PartialConsentBanner, SupportPanel, prompt_text, support_request,
+};
+pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
+pub use pager::Pager;
+pub use pickers::{FieldError, PatientSelect};
+pub use status::{Empty, FailureView, Loading, RestoredNotice};

@@ -1,0 +1,5 @@
+//! Entry point of the console's WASM bundle.
+
+fn main() {
+    giponext_console::start();
+}

@@ -1,0 +1,98 @@
+//! Home: who and where, today's appointments, and what is on and off.
+
+use chrono::Local;
+use giponext_shared::FeatureId;
+use giponext_shared::api::{Appointment, Page};
+use leptos::prelude::*;
+
+use crate::api::{self, tenant_path};
+use crate::components::{Empty, FailureView, FeatureGate, Loading};
+use crate::i18n::t;
+use crate::session::use_session;
+use crate::tr;
+
+/// `/`.
+#[component]
+pub fn Home() -> impl IntoView {
+    let session = use_session();
+    let info = session.info();
+    let name = info
+        .as_ref()
+        .and_then(|i| i.user.as_ref())
+        .map(|u| u.name.clone());
+    let tenant = info
+        .as_ref()
+        .and_then(|i| i.tenant.as_ref())
+        .map(|t| t.name.clone());
+    let features = move || {
+        session.info().map(|i| {
+            i.features
+                .into_iter()
+                .map(|f| {
+                    let entry = giponext_shared::features::feature(f.id);
+                    let state = if f.enabled {
+                        view! { <span class="badge on">{tr!("attiva", "on")}</span> }
+                    } else {
+                        view! { <span class="badge off">{tr!("disattivata", "off")}</span> }
+                    };
+                    view! { <li>{state}" "{t(entry.title)}</li> }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <h1>{tr!("Benvenuto", "Welcome")}{name.map(|n| format!(", {n}"))}</h1>
+        <p class="lead">{tenant}</p>
+        <div class="grid two">
+            <section class="card">
+                <h2>{tr!("Appuntamenti di oggi", "Today's appointments")}</h2>
+                <FeatureGate feature=FeatureId::ViewAgenda>
+                    <Today/>
+                </FeatureGate>
+            </section>
+            <section class="card">
+                <h2>{tr!("Cosa è attivo", "What is on")}</h2>
+                <ul class="plain features">{features}</ul>
+                <p><a href="/access">{tr!("Gestisci gli accessi", "Manage access")}</a></p>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn Today() -> impl IntoView {
+    let tenant = use_session().tenant_id().unwrap_or_default();
+    let today = Local::now().date_naive();
+    let list = LocalResource::new(move || {
+        let path = tenant_path(
+            &tenant,
+            &format!("appointments?from={today}&to={today}&limit=100"),
+        );
+        async move { api::get::<Page<Appointment>>(&path).await }
+    });
+    move || match list.get() {
+        None => view! { <Loading/> }.into_any(),
+        Some(Err(e)) => {
+            view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }
+                .into_any()
+        }
+        Some(Ok(page)) if page.items.is_empty() => {
+            view! { <Empty text=tr!("Nessun appuntamento oggi.", "No appointments today.")/> }
+                .into_any()
+        }
+        Some(Ok(page)) => {
+            let items = page.items
+                .into_iter()
+                .map(|a| {
+                    view! {
+                        <li class:cancelled=a.status == giponext_shared::api::AppointmentStatus::Cancelled>
+                            <strong>{a.start.format("%H:%M").to_string()}</strong>
+                            {format!(" {} · #{}", a.agenda_id, a.patient_id)}
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! { <ul class="plain appointments">{items}</ul> }.into_any()
+        }
+    }
+}

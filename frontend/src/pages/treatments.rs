@@ -1,0 +1,103 @@
+//! Treatments and price lists: the catalogue with its prices.
+
+use giponext_shared::FeatureId;
+use giponext_shared::api::{Page, PriceList, Treatment, format_eur};
+use leptos::prelude::*;
+
+use crate::api::{self, Failure, tenant_path};
+use crate::components::{Empty, FailureView, FeatureGate, Loading};
+use crate::i18n::lang;
+use crate::session::use_session;
+use crate::tr;
+
+/// `/treatments`.
+#[component]
+pub fn Treatments() -> impl IntoView {
+    view! {
+        <h1>{tr!("Prestazioni e listini", "Treatments and price lists")}</h1>
+        <section class="card">
+            <FeatureGate feature=FeatureId::Treatments>
+                <Catalogue/>
+            </FeatureGate>
+        </section>
+    }
+}
+
+#[component]
+fn Catalogue() -> impl IntoView {
+    let tenant = use_session().tenant_id().unwrap_or_default();
+    let data = LocalResource::new(move || {
+        let tp = tenant_path(&tenant, "treatments?limit=100");
+        let pp = tenant_path(&tenant, "pricelists?limit=100");
+        async move {
+            let t = api::get::<Page<Treatment>>(&tp).await?;
+            let p = api::get::<Page<PriceList>>(&pp).await?;
+            Ok::<_, Failure>((t.items, p.items))
+        }
+    });
+    move || match data.get() {
+        None => view! { <Loading/> }.into_any(),
+        Some(Err(e)) => {
+            view! { <FailureView failure=e retry=Callback::new(move |_| data.refetch())/> }
+                .into_any()
+        }
+        Some(Ok((treatments, _))) if treatments.is_empty() => {
+            view! { <Empty text=tr!("Nessuna prestazione.", "No treatments.")/> }.into_any()
+        }
+        Some(Ok((treatments, lists))) => {
+            let l = lang();
+            let heads = lists
+                .iter()
+                .map(|pl| view! { <th scope="col" class="num">{pl.name.clone()}</th> })
+                .collect_view();
+            let rows = treatments
+                .into_iter()
+                .map(|t| {
+                    let prices = lists
+                        .iter()
+                        .map(|pl| {
+                            let price = pl
+                                .items
+                                .iter()
+                                .find(|i| i.treatment_id == t.id)
+                                .map(|i| {
+                                    let vat = if i.vat_rate_percent == 0 {
+                                        String::new()
+                                    } else {
+                                        format!(" + {}%", i.vat_rate_percent)
+                                    };
+                                    format!("{}{vat}", format_eur(i.price_cents, l))
+                                })
+                                .unwrap_or_else(|| "—".into());
+                            view! { <td class="num">{price}</td> }
+                        })
+                        .collect_view();
+                    view! {
+                        <tr>
+                            <td class="mono">{t.code}</td>
+                            <th scope="row">{t.name}</th>
+                            <td>{t.category}</td>
+                            <td class="num">{format!("{} min", t.duration_minutes)}</td>
+                            {prices}
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table class="table" data-test="treatments">
+                        <thead><tr>
+                            <th scope="col">{tr!("Codice", "Code")}</th>
+                            <th scope="col">{tr!("Prestazione", "Treatment")}</th>
+                            <th scope="col">{tr!("Branca", "Category")}</th>
+                            <th scope="col" class="num">{tr!("Durata", "Duration")}</th>
+                            {heads}
+                        </tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}

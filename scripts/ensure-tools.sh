@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs what building and testing the console needs, skipping what is
+# already present. Idempotent: safe to run before every build or test.
+#
+#   scripts/ensure-tools.sh            # everything
+#   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
+#                                      # wasm_bindgen, binaryen, chromium)
+#
+# Versions are pinned where the build depends on them: wasm-bindgen-cli must
+# equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
+# told (Trunk.toml, offline = true) to use these binaries, never to download.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRUNK_VERSION="0.21.14"
+BINARYEN_VERSION="132"
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+
+log() { printf 'ensure-tools: %s\n' "$*" >&2; }
+
+wasm_bindgen_version() {
+    # The exact pin `wasm-bindgen = "=X"` in the console's manifest.
+    sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' "$ROOT/frontend/Cargo.toml"
+}
+
+ensure_wasm_target() {
+    if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        return
+    fi
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+}
+
+ensure_trunk() {
+    if "$CARGO_BIN/trunk" --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+        return
+    fi
+    log "installing trunk $TRUNK_VERSION (a few minutes)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+}
+
+ensure_wasm_bindgen() {
+    local want
+    want="$(wasm_bindgen_version)"
+    if [ -z "$want" ]; then
+        log "no exact wasm-bindgen pin in frontend/Cargo.toml"; exit 1
+    fi
+    if "$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | grep -q " $want\$" \
+        && [ -x "$CARGO_BIN/wasm-bindgen-test-runner" ]; then
+        return
+    fi
+    log "installing wasm-bindgen-cli $want (about three minutes)"
+    # Not --locked: the CLI's lock file pins crates that no longer build.
+    cargo install wasm-bindgen-cli --version "$want" --force
+}
+
+ensure_binaryen() {
+    # Debian's binaryen produces a bundle that renders a blank page; the npm
+    # package ships a working wasm-opt. Kept project-local under .tools/.
+    local bin="$ROOT/.tools/node_modules/.bin/wasm-opt"
+    if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
+    log "installing binaryen@$BINARYEN_VERSION (wasm-opt) into .tools/"
+    mkdir -p "$ROOT/.tools"
+    npm install --prefix "$ROOT/.tools" --no-audit --no-fund "binaryen@$BINARYEN_VERSION" >&2
+}
+
+ensure_chromium() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+        return
+    fi
+    apt_install chromium chromium-driver
+}
+
+apt_install() {
+    log "apt-get install $*"
+    if [ "$(id -u)" -ne 0 ]; then
+        log "need root for apt-get install $*"; exit 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# Prints the PATH addition that puts these tools first, for `eval`-free use:
+#   PATH="$(scripts/ensure-tools.sh path):$PATH"
+tools_path() {
+    printf '%s:%s\n' "$ROOT/.tools/node_modules/.bin" "$CARGO_BIN"
+}
+
+main() {
+    if [ "$#" -eq 0 ]; then
+        set -- wasm_target trunk wasm_bindgen binaryen chromium
+    fi
+    for tool in "$@"; do
+        case "$tool" in
+            wasm_target) ensure_wasm_target ;;
+            trunk) ensure_trunk ;;
+            wasm_bindgen) ensure_wasm_bindgen ;;
+            binaryen) ensure_binaryen ;;
+            chromium) ensure_chromium ;;
+            path) tools_path ;;
+            *) log "unknown tool $tool"; exit 2 ;;
+        esac
+    done
+}
+
+main "$@"
