@@ -3,6 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand};
 use giponext_shared::Scope;
+use giponext_shared::api::Sex;
 
 use crate::exit::EXIT_CODES_HELP;
 
@@ -130,8 +131,12 @@ pub enum AuthCommand {
 /// `patients ...`.
 #[derive(Debug, Subcommand)]
 pub enum PatientsCommand {
-    /// Every patient of the centre.
-    List,
+    /// Every patient of the centre (all pages).
+    List {
+        /// Only patients whose name or fiscal code contains this.
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// One patient.
     Get {
         /// Patient id.
@@ -159,6 +164,9 @@ pub struct PatientCreateArgs {
     /// Date of birth (YYYY-MM-DD).
     #[arg(long)]
     pub birth_date: Option<NaiveDate>,
+    /// Sex as recorded for the fiscal code: M or F.
+    #[arg(long, value_parser = parse_sex)]
+    pub sex: Option<Sex>,
     /// E-mail.
     #[arg(long)]
     pub email: Option<String>,
@@ -253,6 +261,15 @@ pub enum InvoicesCommand {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+}
+
+/// Parses `M` or `F`.
+pub fn parse_sex(s: &str) -> Result<Sex, String> {
+    match s {
+        "M" | "m" => Ok(Sex::M),
+        "F" | "f" => Ok(Sex::F),
+        _ => Err(format!("sex must be M or F, got {s:?}")),
+    }
 }
 
 /// Parses `giponext.invoices` or the short `invoices`.

@@ -99,6 +99,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 middle_name: args.middle_name,
                 fiscal_code: fiscal_code.as_str().to_owned(),
                 birth_date: args.birth_date,
+                sex: args.sex,
                 email: args.email,
                 phone: args.phone,
                 ..PatientInput::default()
