@@ -1,0 +1,353 @@
+//! Patients: list with search, get, create, update (optimistic concurrency).
+
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use giponext_shared::api::{FieldError, Patient, PatientInput, Sex};
+use giponext_shared::fiscal_code::{FiscalCode, FiscalCodeError};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::dispatch::{Ctx, Reply, json};
+use super::error::ApiFailure;
+use super::params::{Filter, json_body, like_pattern};
+use super::{opt_date_at, today};
+
+const COLUMNS: &str =
+    "id, first_name, last_name, middle_name, fiscal_code, birth_date, sex, email, phone, version";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Patient> {
+    let sex: Option<String> = row.get(6)?;
+    Ok(Patient {
+        id: row.get(0)?,
+        first_name: row.get(1)?,
+        last_name: row.get(2)?,
+        middle_name: row.get(3)?,
+        fiscal_code: row.get(4)?,
+        birth_date: opt_date_at(row, 5)?,
+        sex: match sex.as_deref() {
+            Some("F") => Some(Sex::F),
+            Some("M") => Some(Sex::M),
+            _ => None,
+        },
+        email: row.get(7)?,
+        phone: row.get(8)?,
+        version: row.get::<_, i64>(9)? as u64,
+    })
+}
+
+/// The patient `id` of `tenant`, if any.
+pub fn find(conn: &Connection, tenant: &str, id: i64) -> rusqlite::Result<Option<Patient>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM api_patients WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant, id],
+        from_row,
+    )
+    .optional()
+}
+
+/// Whether patient `id` exists in `tenant`.
+pub fn exists(conn: &Connection, tenant: &str, id: i64) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM api_patients WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant, id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// `GET .../patients?search=&offset=&limit=`: `search` matches every word
+/// against first, middle and last name and the fiscal code, ignoring case.
+pub fn list(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
+    let page = ctx.query.page()?;
+    let mut filter = Filter::tenant(&ctx.tenant);
+    if let Some(search) = ctx.query.get("search")? {
+        if search.chars().count() > 100 {
+            return Err(ApiFailure::BadRequest(
+                "query parameter search is longer than 100 characters".into(),
+            ));
+        }
+        for word in search.split_whitespace() {
+            let pattern = Value::Text(like_pattern(word));
+            filter.and(
+                "first_name LIKE ? ESCAPE '\\' OR last_name LIKE ? ESCAPE '\\' \
+                 OR middle_name LIKE ? ESCAPE '\\' OR fiscal_code LIKE ? ESCAPE '\\'",
+                std::iter::repeat_n(pattern, 4),
+            );
+        }
+    }
+    json(
+        StatusCode::OK,
+        &filter.page(conn, "api_patients", COLUMNS, "id", page, from_row)?,
+    )
+}
+
+/// `GET .../patients/{patientId}`.
+pub fn get(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
+    let id = ctx.id("patientId", "patient")?;
+    match find(conn, &ctx.tenant, id)? {
+        Some(patient) => json(StatusCode::OK, &patient),
+        None => Err(ApiFailure::NotFound(format!("no patient {id}"))),
+    }
+}
+
+/// A patient input, checked and normalised.
+struct Valid {
+    first_name: String,
+    last_name: String,
+    middle_name: Option<String>,
+    fiscal_code: String,
+    birth_date: Option<NaiveDate>,
+    sex: Option<&'static str>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+fn blank_to_none(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn email_is_well_formed(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn validate(input: PatientInput) -> Result<Valid, ApiFailure> {
+    let mut errors = Vec::new();
+    let mut error = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
+    };
+    let first_name = input.first_name.trim().to_owned();
+    let last_name = input.last_name.trim().to_owned();
+    for (field, value) in [("firstName", &first_name), ("lastName", &last_name)] {
+        if value.is_empty() {
+            error(field, "is required");
+        } else if value.chars().count() > 100 {
+            error(field, "must be at most 100 characters");
+        }
+    }
+    let middle_name = blank_to_none(input.middle_name);
+    if middle_name
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 100)
+    {
+        error("middleName", "must be at most 100 characters");
+    }
+    let fiscal_code = if input.fiscal_code.trim().is_empty() {
+        error("fiscalCode", "is required");
+        String::new()
+    } else {
+        match FiscalCode::parse(&input.fiscal_code) {
+            Ok(code) => code.as_str().to_owned(),
+            Err(e) => {
+                let why = match e {
+                    FiscalCodeError::Length => "must have 16 characters".to_owned(),
+                    FiscalCodeError::Shape(pos) => {
+                        format!("is not a well-formed fiscal code (character {pos})")
+                    }
+                    FiscalCodeError::CheckCharacter => {
+                        "is not a valid fiscal code (the check character is wrong)".into()
+                    }
+                };
+                error("fiscalCode", &why);
+                String::new()
+            }
+        }
+    };
+    if let Some(birth) = input.birth_date {
+        if birth > today() {
+            error("birthDate", "cannot be in the future");
+        } else if birth < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
+            error("birthDate", "must be after 1900-01-01");
+        }
+    }
+    let email = blank_to_none(input.email);
+    if email.as_deref().is_some_and(|e| !email_is_well_formed(e)) {
+        error("email", "is not a valid e-mail address");
+    }
+    let phone = blank_to_none(input.phone);
+    if let Some(phone) = &phone {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        if phone.len() > 30
+            || digits < 6
+            || !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-()/.".contains(c))
+        {
+            error("phone", "is not a valid phone number");
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiFailure::Validation(errors));
+    }
+    Ok(Valid {
+        first_name,
+        last_name,
+        middle_name,
+        fiscal_code,
+        birth_date: input.birth_date,
+        sex: input.sex.map(|s| match s {
+            Sex::F => "F",
+            Sex::M => "M",
+        }),
+        email,
+        phone,
+    })
+}
+
+fn duplicate_check(
+    conn: &Connection,
+    tenant: &str,
+    code: &str,
+    except: Option<i64>,
+) -> Result<(), ApiFailure> {
+    let other: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM api_patients WHERE tenant_id = ?1 AND fiscal_code = ?2 AND id != ?3",
+            params![tenant, code, except.unwrap_or(-1)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match other {
+        Some(id) => Err(ApiFailure::Conflict(format!(
+            "another patient ({id}) already has this fiscal code"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `POST .../patients`.
+pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
+    let input: PatientInput = json_body(&ctx.body)?;
+    let v = validate(input)?;
+    let tx = conn.transaction()?;
+    duplicate_check(&tx, &ctx.tenant, &v.fiscal_code, None)?;
+    tx.execute(
+        "INSERT INTO api_patients (tenant_id, first_name, last_name, middle_name, fiscal_code, birth_date, sex, email, phone, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
+        params![
+            ctx.tenant,
+            v.first_name,
+            v.last_name,
+            v.middle_name,
+            v.fiscal_code,
+            v.birth_date.map(|d| d.to_string()),
+            v.sex,
+            v.email,
+            v.phone
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let patient =
+        find(&tx, &ctx.tenant, id)?.ok_or_else(|| anyhow::anyhow!("patient {id} vanished"))?;
+    tx.commit()?;
+    json(StatusCode::CREATED, &patient)
+}
+
+/// `PUT .../patients/{patientId}`: the whole record, with the `version` it
+/// was read at; a stale version is a 409.
+pub fn update(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
+    let id = ctx.id("patientId", "patient")?;
+    let input: PatientInput = json_body(&ctx.body)?;
+    let version = input.version;
+    let v = validate(input)?;
+    let Some(version) = version else {
+        return Err(ApiFailure::field(
+            "version",
+            "is required for an update: send the version you read",
+        ));
+    };
+    let tx = conn.transaction()?;
+    let current = find(&tx, &ctx.tenant, id)?
+        .ok_or_else(|| ApiFailure::NotFound(format!("no patient {id}")))?;
+    if current.version != version {
+        return Err(ApiFailure::Conflict(format!(
+            "patient {id} was changed by someone else (version {} now, you sent {version}); read it again",
+            current.version
+        )));
+    }
+    duplicate_check(&tx, &ctx.tenant, &v.fiscal_code, Some(id))?;
+    tx.execute(
+        "UPDATE api_patients SET first_name = ?3, last_name = ?4, middle_name = ?5, fiscal_code = ?6, birth_date = ?7,
+                sex = ?8, email = ?9, phone = ?10, version = version + 1
+         WHERE tenant_id = ?1 AND id = ?2",
+        params![
+            ctx.tenant,
+            id,
+            v.first_name,
+            v.last_name,
+            v.middle_name,
+            v.fiscal_code,
+            v.birth_date.map(|d| d.to_string()),
+            v.sex,
+            v.email,
+            v.phone
+        ],
+    )?;
+    let patient =
+        find(&tx, &ctx.tenant, id)?.ok_or_else(|| anyhow::anyhow!("patient {id} vanished"))?;
+    tx.commit()?;
+    json(StatusCode::OK, &patient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(code: &str) -> PatientInput {
+        PatientInput {
+            first_name: "Anna".into(),
+            last_name: "Verdi".into(),
+            fiscal_code: code.into(),
+            ..Default::default()
+        }
+    }
+
+    fn fields(err: ApiFailure) -> Vec<String> {
+        match err {
+            ApiFailure::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_names_each_bad_field() {
+        assert!(validate(input("RSSMRA85T10A562S")).is_ok());
+        assert_eq!(
+            fields(validate(input("RSSMRA85T10A562X")).err().unwrap()),
+            ["fiscalCode"]
+        );
+        let mut bad = input("");
+        bad.first_name = "  ".into();
+        bad.email = Some("not-an-email".into());
+        bad.phone = Some("12".into());
+        assert_eq!(
+            fields(validate(bad).err().unwrap()),
+            ["firstName", "fiscalCode", "email", "phone"]
+        );
+    }
+
+    #[test]
+    fn codes_are_normalised_and_blanks_dropped() {
+        let mut i = input(" rssmra85t10a562s ");
+        i.email = Some(" ".into());
+        let v = validate(i).ok().unwrap();
+        assert_eq!(v.fiscal_code, "RSSMRA85T10A562S");
+        assert_eq!(v.email, None);
+        assert!(email_is_well_formed("a.b@c.it"));
+        assert!(!email_is_well_formed("a@b"));
+        assert!(!email_is_well_formed("a b@c.it"));
+    }
+}
