@@ -79,8 +79,12 @@ async fn get<T: Row + DeserializeOwned>(
 /// Runs a data command.
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
-        Command::Patients(PatientsCommand::List) => {
-            list::<Patient>(ctx, "patients list", "patients.list", vec![]).await
+        Command::Patients(PatientsCommand::List { search }) => {
+            let query = search
+                .map(|s| ("search".to_owned(), s))
+                .into_iter()
+                .collect();
+            list::<Patient>(ctx, "patients list", "patients.list", query).await
         }
         Command::Patients(PatientsCommand::Get { id }) => {
             get::<Patient>(ctx, "patients get", "patients.get", "patientId", id).await
