@@ -1,1 +1,103 @@
-//! The backend-for-frontend: OAuth client, server-held tokens, session API and API proxy.
+//! The backend-for-frontend of GipoNext Connect.
+//!
+//! The browser never holds a token. This backend runs the OAuth 2.0
+//! Authorization Code flow (PKCE S256, state, nonce, RFC 9207 `iss`) as a
+//! confidential client, keeps the tokens sealed in a server-side session,
+//! tells the console which scopes the user granted (`/api/session`) and
+//! forwards the console's API calls to GipoNext with the token attached,
+//! allowing only the operations of the shared resource table
+//! (`/api/giponext/{path}`). It follows RFC 9700 and the BFF pattern of
+//! "OAuth 2.0 for Browser-Based Applications".
+//!
+//! Start it with [`serve`] and a [`Config`]; without `GIPONEXT_ISSUER` it
+//! starts the sandbox in-process (cargo feature `embedded-sandbox`, on by
+//! default) for development.
+//!
+//! Modules: [`config`] (settings), [`oidc`] (the provider), [`session`]
+//! (sealed server-side sessions), [`refresh`] (single-flight refresh),
+//! [`proxy`] (the guarded API proxy), [`routes`] (auth, session, health,
+//! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
+//! [`types`] (validated newtypes and secrets).
+
+pub mod config;
+pub mod cookies;
+pub mod error;
+pub mod metrics;
+pub mod oidc;
+pub mod proxy;
+pub mod refresh;
+pub mod routes;
+pub mod session;
+mod start;
+pub mod types;
+
+pub use config::Config;
+pub use error::AppError;
+pub use routes::router;
+pub use start::{RunningBff, check_config, init_tracing, serve};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cookies::CookiePolicy;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::session::Sessions;
+
+/// What every handler reads: configuration, provider, sessions, metrics.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// `BFF_PUBLIC_URL` (or the bound address), without trailing slash.
+    pub public_url: String,
+    /// The API root, without trailing slash.
+    pub api_base: String,
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The OpenID provider.
+    pub provider: Provider,
+    /// The HTTP client for API calls.
+    pub api_http: reqwest::Client,
+    /// Sessions.
+    pub sessions: Sessions,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Cookie names and attributes.
+    pub cookies: CookiePolicy,
+    /// Whether this runs against the embedded sandbox.
+    pub sandbox: bool,
+    /// The Content-Security-Policy of every response.
+    pub csp: String,
+    refresh_leeway_secs: AtomicU64,
+}
+
+impl AppState {
+    /// Refresh when the access token expires within this.
+    pub fn refresh_leeway(&self) -> Duration {
+        Duration::from_secs(self.refresh_leeway_secs.load(Ordering::Relaxed))
+    }
+
+    /// Changes the refresh leeway at run time (tests use a large one to make
+    /// every token "about to expire").
+    pub fn set_refresh_leeway(&self, leeway: Duration) {
+        self.refresh_leeway_secs
+            .store(leeway.as_secs(), Ordering::Relaxed);
+    }
+
+    /// The redirect URI registered at the provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/auth/callback", self.public_url)
+    }
+
+    /// `{api_base}{path}`; `path` starts with `/v2/`.
+    pub fn api_url(&self, path: &str, query: Option<&str>) -> Result<Url, url::ParseError> {
+        let mut url = format!("{}{path}", self.api_base);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        Url::parse(&url)
+    }
+}

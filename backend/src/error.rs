@@ -1,0 +1,312 @@
+//! The backend's one error type, rendered as `application/problem+json`
+//! (RFC 9457) with the shared [`Problem`] body.
+//!
+//! A user's mistake keeps its 4xx and says what to do; an internal failure is
+//! a 500 that names nothing internal. Each error is logged once, here.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use giponext_shared::features::FeatureId;
+use giponext_shared::session::{Problem, ProblemType};
+use giponext_shared::{Scope, ScopeSet};
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No session.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// The grant is gone.
+    #[error("the sign-in has expired")]
+    ReauthRequired {
+        /// Where to sign in again.
+        login_url: String,
+    },
+    /// The `X-CSRF: 1` header is missing.
+    #[error("anti-CSRF header missing")]
+    CsrfHeaderMissing,
+    /// The path names another tenant.
+    #[error("tenant mismatch")]
+    TenantMismatch,
+    /// The tenant is not allowed on this installation.
+    #[error("tenant not allowed")]
+    TenantNotAllowed,
+    /// Not in the resource table.
+    #[error("no such operation: {0}")]
+    NotFound(&'static str),
+    /// Malformed request.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The token lacks a scope.
+    #[error("scope missing")]
+    ScopeMissing {
+        /// The scope.
+        scope: Option<Scope>,
+        /// The feature that needs it.
+        feature: Option<FeatureId>,
+        /// Where to grant it.
+        grant_url: String,
+    },
+    /// Scopes outside the registration.
+    #[error("scope not registered")]
+    ScopeNotRegistered {
+        /// The scopes asked for that are not registered.
+        scopes: ScopeSet,
+        /// The support request text.
+        support_request: String,
+    },
+    /// The user's own GipoNext permission forbids it.
+    #[error("permission denied")]
+    PermissionDenied(String),
+    /// Too many requests.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: Option<u64>,
+    },
+    /// GipoNext failed or is unreachable.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(String),
+    /// GipoNext did not answer in time.
+    #[error("upstream timeout")]
+    UpstreamTimeout,
+    /// Anything else.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// An internal failure from any error (the message is logged, not shown).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        AppError::Internal(e.to_string())
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (kind, status, title, detail): (ProblemType, StatusCode, &str, String) = match self {
+            AppError::Unauthenticated => (
+                ProblemType::Unauthenticated,
+                StatusCode::UNAUTHORIZED,
+                "Not signed in",
+                "Sign in at /auth/login.".into(),
+            ),
+            AppError::ReauthRequired { .. } => (
+                ProblemType::ReauthRequired,
+                StatusCode::UNAUTHORIZED,
+                "Sign in again",
+                "Access to GipoNext has ended (revoked or expired); sign in again.".into(),
+            ),
+            AppError::CsrfHeaderMissing => (
+                ProblemType::CsrfHeaderMissing,
+                StatusCode::FORBIDDEN,
+                "Anti-CSRF header missing",
+                "Send the header `X-CSRF: 1` with every API call and logout.".into(),
+            ),
+            AppError::TenantMismatch => (
+                ProblemType::TenantMismatch,
+                StatusCode::FORBIDDEN,
+                "Another medical centre",
+                "The path names a tenant other than the one of your session.".into(),
+            ),
+            AppError::TenantNotAllowed => (
+                ProblemType::TenantNotAllowed,
+                StatusCode::FORBIDDEN,
+                "Medical centre not enabled",
+                "Your medical centre is not enabled on this installation of GipoNext Connect; ask your administrator.".into(),
+            ),
+            AppError::NotFound(what) => (
+                ProblemType::NotFound,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                (*what).to_owned(),
+            ),
+            AppError::BadRequest(what) => (
+                ProblemType::BadRequest,
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                what.clone(),
+            ),
+            AppError::ScopeMissing { scope, .. } => (
+                ProblemType::ScopeMissing,
+                StatusCode::FORBIDDEN,
+                "Permission not granted",
+                match scope {
+                    Some(s) => format!("This needs the permission {s}; grant it via grant_url."),
+                    None => "This needs a permission you have not granted.".into(),
+                },
+            ),
+            AppError::ScopeNotRegistered { support_request, .. } => (
+                ProblemType::ScopeNotRegistered,
+                StatusCode::FORBIDDEN,
+                "Permission not registered for this application",
+                support_request.clone(),
+            ),
+            AppError::PermissionDenied(message) => (
+                ProblemType::PermissionDenied,
+                StatusCode::FORBIDDEN,
+                "Not allowed by your GipoNext role",
+                if message.is_empty() {
+                    "Your GipoNext user is not allowed to do this; ask your centre's administrator.".into()
+                } else {
+                    message.clone()
+                },
+            ),
+            AppError::RateLimited { .. } => (
+                ProblemType::RateLimited,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "GipoNext limits requests; retry after the indicated seconds.".into(),
+            ),
+            AppError::UpstreamUnavailable(_) => (
+                ProblemType::UpstreamUnavailable,
+                StatusCode::BAD_GATEWAY,
+                "GipoNext unavailable",
+                "GipoNext answered with an error or could not be reached; retry in a few seconds.".into(),
+            ),
+            AppError::UpstreamTimeout => (
+                ProblemType::UpstreamTimeout,
+                StatusCode::GATEWAY_TIMEOUT,
+                "GipoNext did not answer in time",
+                "Retry in a few seconds.".into(),
+            ),
+            AppError::Internal(_) => (
+                ProblemType::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "Something failed on our side; it has been logged.".into(),
+            ),
+        };
+        let mut problem = Problem {
+            kind,
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: Some(detail),
+            scope: None,
+            feature: None,
+            grant_url: None,
+            login_url: None,
+            retry_after: None,
+        };
+        match self {
+            AppError::ReauthRequired { login_url } => problem.login_url = Some(login_url.clone()),
+            AppError::Unauthenticated => problem.login_url = Some("/auth/login".into()),
+            AppError::ScopeMissing {
+                scope,
+                feature,
+                grant_url,
+            } => {
+                problem.scope = *scope;
+                problem.feature = *feature;
+                problem.grant_url = Some(grant_url.clone());
+            }
+            AppError::ScopeNotRegistered { scopes, .. } => problem.scope = scopes.iter().next(),
+            AppError::RateLimited { retry_after } => problem.retry_after = *retry_after,
+            _ => {}
+        }
+        problem
+    }
+}
+
+/// Renders a problem with `Cache-Control: no-store`.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = problem.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            AppError::Internal(message) | AppError::UpstreamUnavailable(message) => {
+                tracing::error!(error = %message, "request failed");
+            }
+            AppError::UpstreamTimeout => tracing::warn!("GipoNext did not answer in time"),
+            other => tracing::info!(error = %other, "request refused"),
+        }
+        problem_response(&self.problem())
+    }
+}
+
+impl From<crate::session::SessionError> for AppError {
+    fn from(e: crate::session::SessionError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn statuses_and_bodies() {
+        let cases: Vec<(AppError, u16, &str)> = vec![
+            (AppError::Unauthenticated, 401, "unauthenticated"),
+            (
+                AppError::ReauthRequired {
+                    login_url: "/auth/login".into(),
+                },
+                401,
+                "reauth_required",
+            ),
+            (AppError::CsrfHeaderMissing, 403, "csrf_header_missing"),
+            (AppError::TenantMismatch, 403, "tenant_mismatch"),
+            (AppError::NotFound("x"), 404, "not_found"),
+            (
+                AppError::PermissionDenied(String::new()),
+                403,
+                "permission_denied",
+            ),
+            (
+                AppError::RateLimited {
+                    retry_after: Some(3),
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                AppError::UpstreamUnavailable("boom".into()),
+                502,
+                "upstream_unavailable",
+            ),
+            (AppError::UpstreamTimeout, 504, "upstream_timeout"),
+            (
+                AppError::Internal("db path /secret".into()),
+                500,
+                "internal",
+            ),
+        ];
+        for (error, status, kind) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let retry = response.headers().get("retry-after").cloned();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["type"], kind);
+            assert!(
+                !String::from_utf8_lossy(&body).contains("/secret"),
+                "no internals"
+            );
+            if status == 429 {
+                assert_eq!(retry.unwrap(), "3");
+                assert_eq!(v["retry_after"], 3);
+            }
+        }
+    }
+}

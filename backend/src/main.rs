@@ -1,0 +1,57 @@
+//! `giponext-bff`: serve the backend, or check its configuration.
+
+use clap::{Parser, Subcommand};
+
+/// The GipoNext Connect backend-for-frontend.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Validate the configuration and the provider, naming each problem.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    giponext_bff::init_tracing();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            let problems = giponext_bff::check_config().await;
+            if problems.is_empty() {
+                println!("configuration OK");
+                std::process::ExitCode::SUCCESS
+            } else {
+                for p in &problems {
+                    eprintln!("problem: {p}");
+                }
+                std::process::ExitCode::from(2)
+            }
+        }
+        Command::Serve => {
+            let config = match giponext_bff::Config::from_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            match giponext_bff::serve(config).await {
+                Ok(running) => {
+                    running.run_until_signal().await;
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("giponext-bff: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The OpenID Connect client: discovery, the authorization request, the code
+//! exchange with ID token validation, refresh, revocation and logout URLs.
+//!
+//! Everything is discovered from the issuer (OpenID Connect Discovery 1.0);
+//! nothing here assumes the sandbox, so any compliant provider works.
+//!
+//! # Security
+//! - PKCE S256 on every request (RFC 7636; RFC 9700 §2.1.1), refused at
+//!   start-up when the provider does not list S256.
+//! - `state` and `nonce` fresh per request; the ID token's signature (JWKS),
+//!   `iss`, `aud`, `exp` and `nonce` are checked by `openidconnect`, which also
+//!   refuses `alg: none` and unknown keys.
+//! - RFC 9207: the `iss` of the authorization response is compared with the
+//!   issuer, and required when the provider says it sends it.
+//! - The HTTP client follows no redirects (SSRF hardening, as the
+//!   `openidconnect` docs advise).
+
+use std::time::Duration;
+
+use giponext_shared::{ParsedScopes, ScopeSet};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken,
+    RequestTokenError, TokenResponse as _,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::types::Secret;
+
+/// Discovery fields `openidconnect`'s core metadata does not model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraMetadata {
+    /// RP-Initiated Logout 1.0.
+    #[serde(default)]
+    pub end_session_endpoint: Option<Url>,
+    /// RFC 7009 (listed by RFC 8414).
+    #[serde(default)]
+    pub revocation_endpoint: Option<Url>,
+    /// RFC 8414 §2.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 §3.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+/// Provider metadata with [`ExtraMetadata`].
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// A problem with the provider, as `check-config` and start-up report it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Discovery failed.
+    #[error("GIPONEXT_ISSUER: the issuer is unreachable or its discovery document is invalid: {0}")]
+    Discovery(String),
+    /// The discovery document lacks something we need.
+    #[error("GIPONEXT_ISSUER: {0}")]
+    Unsuitable(String),
+}
+
+/// A failed exchange with the provider.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The provider refused (`invalid_grant` and friends).
+    #[error("the provider refused: {0}")]
+    Refused(String),
+    /// The refresh token is no longer valid.
+    #[error("the grant is no longer valid (invalid_grant)")]
+    InvalidGrant,
+    /// The provider could not be reached or answered nonsense.
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    /// The ID token failed validation.
+    #[error("the ID token is not valid: {0}")]
+    BadIdToken(String),
+}
+
+/// An authorization request ready to send.
+pub struct AuthorizationRequest {
+    /// Where to send the browser.
+    pub url: Url,
+    /// `state`.
+    pub state: Secret,
+    /// `nonce`.
+    pub nonce: Secret,
+    /// PKCE code verifier.
+    pub pkce_verifier: Secret,
+}
+
+/// What a token endpoint answered.
+pub struct Grant {
+    /// Access token.
+    pub access: Secret,
+    /// `expires_in`, if stated.
+    pub expires_in: Option<Duration>,
+    /// Refresh token, if issued (rotated).
+    pub refresh: Option<Secret>,
+    /// The `scope` field, if present (RFC 6749 §5.1).
+    pub scope: Option<ParsedScopes>,
+    /// The raw ID token.
+    pub id_token: Option<Secret>,
+    /// `sub` of the validated ID token (code exchange only).
+    pub subject: Option<String>,
+}
+
+/// The discovered provider and our client at it.
+pub struct Provider {
+    client: Client,
+    issuer: String,
+    extra: ExtraMetadata,
+    http: reqwest::Client,
+}
+
+impl Provider {
+    /// The HTTP client for provider calls: no redirects, bounded time.
+    pub fn http_client(timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .build()
+            .expect("a reqwest client with rustls builds")
+    }
+
+    /// Fetches the discovery document and JWKS of `issuer`.
+    pub async fn discover(issuer: &str, http: &reqwest::Client) -> Result<Metadata, ProviderError> {
+        let issuer_url = IssuerUrl::new(issuer.to_owned())
+            .map_err(|e| ProviderError::Discovery(e.to_string()))?;
+        Metadata::discover_async(issuer_url, http)
+            .await
+            .map_err(|e| ProviderError::Discovery(error_chain(&e)))
+    }
+
+    /// Every reason `metadata` is unfit for this client.
+    pub fn check_metadata(metadata: &Metadata) -> Vec<String> {
+        let mut problems = Vec::new();
+        let extra = metadata.additional_metadata();
+        if !extra
+            .code_challenge_methods_supported
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|m| m == "S256"))
+        {
+            problems.push(
+                "the discovery document does not list S256 in code_challenge_methods_supported (PKCE S256 is required)".into(),
+            );
+        }
+        if metadata.token_endpoint().is_none() {
+            problems.push("the discovery document has no token_endpoint".into());
+        }
+        if !metadata
+            .response_types_supported()
+            .iter()
+            .any(|r| r.as_slice() == [CoreResponseType::Code])
+        {
+            problems.push("the provider does not support response_type=code".into());
+        }
+        problems
+    }
+
+    /// A client at the provider described by `metadata`.
+    pub fn new(
+        metadata: Metadata,
+        client_id: &str,
+        client_secret: &Secret,
+        redirect_uri: &Url,
+        http: reqwest::Client,
+    ) -> Result<Self, ProviderError> {
+        if let Some(problem) = Self::check_metadata(&metadata).into_iter().next() {
+            return Err(ProviderError::Unsuitable(problem));
+        }
+        let extra = metadata.additional_metadata().clone();
+        let issuer = metadata.issuer().as_str().to_owned();
+        let basic_ok = metadata
+            .token_endpoint_auth_methods_supported()
+            .is_none_or(|m| m.contains(&CoreClientAuthMethod::ClientSecretBasic));
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| ProviderError::Unsuitable(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.to_owned()),
+            Some(ClientSecret::new(client_secret.expose().to_owned())),
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(if basic_ok {
+            AuthType::BasicAuth
+        } else {
+            AuthType::RequestBody
+        });
+        Ok(Provider {
+            client,
+            issuer,
+            extra,
+            http,
+        })
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The authorization endpoint's origin, for the CSP's `form-action`.
+    pub fn authorization_origin(&self) -> String {
+        let url = self.client.auth_uri().url();
+        url.origin().ascii_serialization()
+    }
+
+    /// Builds an authorization request for `scopes` (PKCE S256, state, nonce).
+    pub fn authorization_request(&self, scopes: ScopeSet) -> AuthorizationRequest {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self.client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        // `openidconnect` adds `openid` itself.
+        for scope in scopes
+            .iter()
+            .filter(|s| *s != giponext_shared::Scope::OpenId)
+        {
+            request = request.add_scope(openidconnect::Scope::new(scope.as_str().to_owned()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        AuthorizationRequest {
+            url,
+            state: Secret::new(state.secret().clone()),
+            nonce: Secret::new(nonce.secret().clone()),
+            pkce_verifier: Secret::new(verifier.secret().clone()),
+        }
+    }
+
+    /// RFC 9207: checks the `iss` parameter of an authorization response.
+    pub fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), String> {
+        match iss {
+            Some(iss) if iss == self.issuer => Ok(()),
+            Some(_) => Err("the authorization response comes from another issuer (iss mismatch, RFC 9207)".into()),
+            None if self.extra.authorization_response_iss_parameter_supported == Some(true) => {
+                Err("the authorization response lacks the iss parameter the provider promises (RFC 9207)".into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Exchanges `code` with the PKCE verifier and validates the ID token
+    /// against `nonce`.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &Secret,
+        nonce: &Secret,
+    ) -> Result<Grant, OidcError> {
+        let response = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(map_token_error)?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| OidcError::BadIdToken("the token response has no id_token".into()))?;
+        let claims = id_token
+            .claims(
+                &self.client.id_token_verifier(),
+                &Nonce::new(nonce.expose().to_owned()),
+            )
+            .map_err(|e| OidcError::BadIdToken(error_chain(&e)))?;
+        let subject = claims.subject().as_str().to_owned();
+        let mut grant = grant_of(&response);
+        grant.id_token = Some(Secret::new(id_token.to_string()));
+        grant.subject = Some(subject);
+        Ok(grant)
+    }
+
+    /// Refreshes with `refresh_token` (RFC 6749 §6).
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, OidcError> {
+        let token = RefreshToken::new(refresh_token.expose().to_owned());
+        let response = self
+            .client
+            .exchange_refresh_token(&token)
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(map_token_error)?;
+        Ok(grant_of(&response))
+    }
+
+    /// Revokes a refresh token (RFC 7009), if the provider has the endpoint.
+    /// Returns whether it was revoked.
+    pub async fn revoke(
+        &self,
+        refresh_token: &Secret,
+        client_id: &str,
+        client_secret: &Secret,
+    ) -> Result<bool, OidcError> {
+        let Some(endpoint) = &self.extra.revocation_endpoint else {
+            return Ok(false);
+        };
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .basic_auth(
+                form_encode(client_id),
+                Some(form_encode(client_secret.expose())),
+            )
+            .form(&[
+                ("token", refresh_token.expose()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+        if response.status().is_success() {
+            Ok(true)
+        } else {
+            Err(OidcError::Refused(format!(
+                "revocation answered {}",
+                response.status()
+            )))
+        }
+    }
+
+    /// The RP-Initiated Logout URL, if the provider has one.
+    pub fn end_session_url(
+        &self,
+        id_token_hint: Option<&Secret>,
+        client_id: &str,
+        post_logout_redirect_uri: &str,
+    ) -> Option<Url> {
+        let mut url = self.extra.end_session_endpoint.clone()?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                q.append_pair("id_token_hint", hint.expose());
+            }
+            q.append_pair("client_id", client_id);
+            q.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+        }
+        Some(url)
+    }
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic auth.
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn grant_of(response: &openidconnect::core::CoreTokenResponse) -> Grant {
+    Grant {
+        access: Secret::new(response.access_token().secret().clone()),
+        expires_in: response.expires_in(),
+        refresh: response
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone())),
+        scope: response.scopes().map(|scopes| {
+            let wire = scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            ScopeSet::parse(&wire)
+        }),
+        id_token: response.id_token().map(|t| Secret::new(t.to_string())),
+        subject: None,
+    }
+}
+
+type TokenError = RequestTokenError<
+    openidconnect::HttpClientError<reqwest::Error>,
+    openidconnect::StandardErrorResponse<CoreErrorResponseType>,
+>;
+
+fn map_token_error(e: TokenError) -> OidcError {
+    match e {
+        RequestTokenError::ServerResponse(r)
+            if *r.error() == CoreErrorResponseType::InvalidGrant =>
+        {
+            OidcError::InvalidGrant
+        }
+        RequestTokenError::ServerResponse(r) => OidcError::Refused(r.error().as_ref().to_owned()),
+        other => OidcError::Unreachable(error_chain(&other)),
+    }
+}
+
+/// An error and its sources on one line (they carry no secrets: token
+/// endpoint errors are codes, and we never put tokens in URLs).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

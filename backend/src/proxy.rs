@@ -1,0 +1,330 @@
+//! `/api/giponext/{path}`: the guarded API proxy.
+//!
+//! # Security
+//! - Allow-list: the RAW request path (never decoded or normalised) must
+//!   match a row of `giponext_shared::operations::OPERATIONS` for the method;
+//!   `..`, `%2e%2e`, `%2F` and friends match nothing and get 404.
+//! - The `{tenantId}` segment must be the session's tenant.
+//! - `X-CSRF: 1` is required (the header cannot be set cross-site without a
+//!   CORS preflight, which this backend never approves).
+//! - Only the body, `Content-Type` and `Accept` are forwarded; cookies and
+//!   other browser headers are not. The token is added here and never
+//!   returned.
+//! - Responses are `Cache-Control: no-store`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use giponext_shared::Scope;
+use giponext_shared::api::{ApiError, error_codes};
+use giponext_shared::features::feature_for_operation;
+use giponext_shared::operations::{Method, Operation, match_path};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::refresh::{fresh_record, reauth, update_session};
+use crate::routes::{require_csrf, signed_in};
+use crate::types::{ReturnTo, Secret};
+
+/// The route prefix of the proxy.
+pub const PREFIX: &str = "/api/giponext";
+
+/// Largest upstream response passed back.
+const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// The proxy handler.
+pub async fn forward(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    method: HttpMethod,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let result = forward_inner(&state, &jar, &method, &uri, &headers, body).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(e) => {
+            if matches!(e, AppError::ScopeMissing { .. }) {
+                state.metrics.scope_missing();
+            }
+            e.into_response()
+        }
+    };
+    state
+        .metrics
+        .proxy(response.status().as_u16(), started.elapsed());
+    let mut response = response;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The operation a raw proxied path and method address.
+pub fn allowed_operation(
+    method: &HttpMethod,
+    raw_path: &str,
+) -> Result<&'static Operation, AppError> {
+    let path = raw_path
+        .strip_prefix(PREFIX)
+        .filter(|p| p.starts_with('/'))
+        .ok_or(AppError::NotFound("no such API operation"))?;
+    let method = Method::from_wire(method.as_str()).ok_or(AppError::NotFound(
+        "this API path does not allow the method",
+    ))?;
+    match match_path(method, path) {
+        Ok(m) => Ok(m.operation),
+        Err(giponext_shared::operations::NoMatch::MethodNotAllowed) => Err(AppError::NotFound(
+            "this API path does not allow the method",
+        )),
+        Err(giponext_shared::operations::NoMatch::UnknownPath) => {
+            Err(AppError::NotFound("no such API operation"))
+        }
+    }
+}
+
+async fn forward_inner(
+    state: &Arc<AppState>,
+    jar: &CookieJar,
+    method: &HttpMethod,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    require_csrf(headers)?;
+    let raw_path = uri.path();
+    let operation = allowed_operation(method, raw_path)?;
+    let api_path = &raw_path[PREFIX.len()..];
+    let (id, record) = signed_in(state, jar).await?;
+    if record.reauth_required {
+        return Err(reauth());
+    }
+    let matched = match_path(operation.method, api_path)
+        .map_err(|_| AppError::NotFound("no such API operation"))?;
+    if let Some(tenant) = matched.tenant_id() {
+        if tenant != record.tenant.id {
+            return Err(AppError::TenantMismatch);
+        }
+    }
+    let body = axum::body::to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "the request body is larger than {} bytes",
+                state.config.max_body_bytes
+            ))
+        })?;
+    let url = state
+        .api_url(api_path, uri.query())
+        .map_err(|_| AppError::BadRequest("the query string is malformed".into()))?;
+
+    crate::refresh::touch(state, &id, &record).await?;
+    let record = fresh_record(state, &id, record, false).await?;
+    let mut upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
+    if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
+        // The API says the token is no good: refresh once, retry once.
+        let record = fresh_record(state, &id, record, true).await?;
+        upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
+        if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(reauth());
+        }
+    }
+    let status = upstream.status();
+    match status.as_u16() {
+        403 => {
+            let error = read_body(upstream)
+                .await
+                .ok()
+                .and_then(|(_, b)| serde_json::from_slice::<ApiError>(&b).ok());
+            Err(map_forbidden(state, &id, operation, error, headers).await)
+        }
+        429 => {
+            let retry_after = upstream
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            Err(AppError::RateLimited { retry_after })
+        }
+        500..=599 => Err(AppError::UpstreamUnavailable(format!(
+            "GipoNext answered {status} to {}",
+            operation.id
+        ))),
+        _ => {
+            let (content_type, bytes) = read_body(upstream).await?;
+            let mut response = (
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                bytes,
+            )
+                .into_response();
+            if let Some(ct) = content_type {
+                response.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            Ok(response)
+        }
+    }
+}
+
+async fn send(
+    state: &AppState,
+    method: &HttpMethod,
+    url: &url::Url,
+    headers: &HeaderMap,
+    body: &[u8],
+    token: &Secret,
+) -> Result<reqwest::Response, AppError> {
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|_| AppError::NotFound("this API path does not allow the method"))?;
+    let mut request = state
+        .api_http
+        .request(method.clone(), url.clone())
+        .bearer_auth(token.expose())
+        .header(header::ACCEPT, "application/json");
+    if method == reqwest::Method::POST || method == reqwest::Method::PUT {
+        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+            request = request.header(header::CONTENT_TYPE, ct.clone());
+        }
+        request = request.body(body.to_vec());
+    }
+    request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            AppError::UpstreamTimeout
+        } else {
+            AppError::UpstreamUnavailable(format!(
+                "GipoNext unreachable: {}",
+                crate::oidc::error_chain(&e.without_url())
+            ))
+        }
+    })
+}
+
+async fn read_body(
+    mut upstream: reqwest::Response,
+) -> Result<(Option<HeaderValue>, Vec<u8>), AppError> {
+    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    let mut bytes = Vec::new();
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(AppError::UpstreamUnavailable(
+                        "GipoNext answer too large".into(),
+                    ));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok((content_type, bytes)),
+            Err(e) if e.is_timeout() => return Err(AppError::UpstreamTimeout),
+            Err(e) => {
+                return Err(AppError::UpstreamUnavailable(format!(
+                    "reading GipoNext's answer failed: {}",
+                    crate::oidc::error_chain(&e.without_url())
+                )));
+            }
+        }
+    }
+}
+
+/// Tells a missing scope from a missing GipoNext permission.
+async fn map_forbidden(
+    state: &AppState,
+    id: &crate::types::SessionId,
+    operation: &'static Operation,
+    error: Option<ApiError>,
+    headers: &HeaderMap,
+) -> AppError {
+    let error = error.unwrap_or(ApiError {
+        error: String::new(),
+        message: String::new(),
+        scope: None,
+        fields: vec![],
+    });
+    if error.error == error_codes::INSUFFICIENT_SCOPE {
+        let scope = error
+            .scope
+            .as_deref()
+            .and_then(Scope::from_wire)
+            .or(operation.scope);
+        if let Some(scope) = scope {
+            // The token lacks it whatever we thought: keep the session honest.
+            let _ = update_session(state, id, |r| r.granted.remove(scope)).await;
+        }
+        let return_to = headers
+            .get("x-return-to")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| ReturnTo::parse(v).ok())
+            .unwrap_or_else(ReturnTo::root);
+        AppError::ScopeMissing {
+            scope,
+            feature: feature_for_operation(operation.id).map(|f| f.id),
+            grant_url: grant_url(scope, &return_to),
+        }
+    } else {
+        AppError::PermissionDenied(error.message)
+    }
+}
+
+/// `/auth/login?scope=...&return_to=...`.
+pub fn grant_url(scope: Option<Scope>, return_to: &ReturnTo) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(scope) = scope {
+        query.append_pair("scope", scope.as_str());
+    }
+    query.append_pair("return_to", return_to.as_str());
+    format!("/auth/login?{}", query.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_on_raw_paths() {
+        let get = HttpMethod::GET;
+        let ok = |m: &HttpMethod, p: &str| allowed_operation(m, p).map(|o| o.id).ok();
+        assert_eq!(
+            ok(&get, "/api/giponext/v2/tenants/t1/patients"),
+            Some("patients.list")
+        );
+        assert_eq!(ok(&get, "/api/giponext/v2/userinfo"), Some("userinfo.get"));
+        assert_eq!(
+            ok(
+                &HttpMethod::DELETE,
+                "/api/giponext/v2/tenants/t1/appointments/7"
+            ),
+            Some("appointments.cancel")
+        );
+        for (method, path) in [
+            (&get, "/api/giponext/v2/tenants/t1/patients/../invoices"),
+            (&get, "/api/giponext/v2/tenants/t1/patients/%2e%2e"),
+            (&get, "/api/giponext/v2/tenants/t1/%2e%2e/t2/patients"),
+            (&get, "/api/giponext/v2/tenants/t1/secrets"),
+            (&get, "/api/giponextv2/userinfo"),
+            (&get, "/api/giponext"),
+            (
+                &HttpMethod::DELETE,
+                "/api/giponext/v2/tenants/t1/patients/1",
+            ),
+            (&HttpMethod::PATCH, "/api/giponext/v2/tenants/t1/patients/1"),
+            (&HttpMethod::POST, "/api/giponext/v2/tenants/t1/invoices/1"),
+        ] {
+            assert!(ok(method, path).is_none(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn grant_url_encodes() {
+        let r = ReturnTo::parse("/invoices?x=1&y=2").unwrap();
+        assert_eq!(
+            grant_url(Some(Scope::Invoices), &r),
+            "/auth/login?scope=giponext.invoices&return_to=%2Finvoices%3Fx%3D1%26y%3D2"
+        );
+    }
+}

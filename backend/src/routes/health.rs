@@ -1,0 +1,49 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The store answers and the issuer's discovery document can be fetched.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = state.sessions.store().ping().await.is_ok();
+    let discovery = format!(
+        "{}/.well-known/openid-configuration",
+        state.issuer.trim_end_matches('/')
+    );
+    let issuer_ok = matches!(
+        state.api_http.get(&discovery).send().await,
+        Ok(r) if r.status().is_success()
+    );
+    let status = if store_ok && issuer_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    (
+        status,
+        Json(serde_json::json!({ "store": word(store_ok), "issuer": word(issuer_ok) })),
+    )
+        .into_response()
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

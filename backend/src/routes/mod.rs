@@ -1,0 +1,179 @@
+//! The route table and what handlers share: the signed-in session, the
+//! anti-CSRF check and the security headers.
+
+mod auth;
+mod health;
+mod pages;
+mod session_info;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum_extra::extract::CookieJar;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::session::SessionRecord;
+use crate::types::SessionId;
+
+pub use auth::wants_json;
+
+/// The whole backend as one router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let static_dir = state.config.static_dir.clone();
+    let spa = ServeDir::new(&static_dir)
+        .append_index_html_on_directories(true)
+        .fallback(ServeFile::new(static_dir.join("index.html")));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", post(auth::logout))
+        .route("/api/session", get(session_info::session))
+        .route("/api/giponext/{*path}", any(crate::proxy::forward))
+        .route("/api/{*rest}", any(api_not_found))
+        .route("/auth/{*rest}", any(api_not_found))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback_service(spa)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // Never the URI: its query may hold a code or a state.
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "static".to_owned());
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                tracing::info_span!("request", method = %request.method(), route, request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn api_not_found() -> AppError {
+    AppError::NotFound("no such endpoint")
+}
+
+/// Adds the security headers to every response.
+///
+/// # Security
+/// The CSP allows the WASM bundle (`'wasm-unsafe-eval'`) and nothing inline;
+/// `frame-ancestors 'none'` forbids framing (clickjacking); `form-action`
+/// allows only this site and the provider; no referrer leaves the site, so a
+/// URL never leaks to a third party.
+async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&state.csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    if state.cookies.secure {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// Refuses a request without `X-CSRF: 1`.
+pub fn require_csrf(headers: &HeaderMap) -> Result<(), AppError> {
+    match headers.get("x-csrf") {
+        Some(v) if v.as_bytes() == b"1" => Ok(()),
+        _ => Err(AppError::CsrfHeaderMissing),
+    }
+}
+
+/// The session of the request's cookie, if any.
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(SessionId, SessionRecord)>, AppError> {
+    let Some(id) = jar
+        .get(state.cookies.session)
+        .and_then(|c| SessionId::from_cookie(c.value()))
+    else {
+        return Ok(None);
+    };
+    match state.sessions.load(&id).await {
+        Ok(Some(record)) => Ok(Some((id, record))),
+        Ok(None) => Ok(None),
+        Err(crate::session::SessionError::Store(e)) => Err(AppError::internal(e)),
+        // Sealed with another key (rotated BFF_SESSION_KEY) or damaged: the
+        // session is unusable; treat it as absent.
+        Err(e) => {
+            tracing::warn!(error = %e, "discarding an unreadable session");
+            let _ = state.sessions.delete(&id).await;
+            Ok(None)
+        }
+    }
+}
+
+/// The signed-in session, or 401 JSON.
+pub async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<(SessionId, SessionRecord), AppError> {
+    current_session(state, jar)
+        .await?
+        .ok_or(AppError::Unauthenticated)
+}
+
+/// A `302 Found` to `location` (axum's `Redirect::to` is a 303).
+pub fn found(location: &str) -> Response {
+    let mut response = axum::http::StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `Cache-Control: no-store` on a response.
+pub fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,333 @@
+//! Server-side sessions: what the backend remembers about a signed-in user,
+//! kept sealed in a [`SessionStore`].
+//!
+//! - [`SessionRecord`]: the user, tenant, scopes and tokens of one session.
+//! - [`LoginState`]: a started sign-in (state, PKCE verifier, nonce, what was
+//!   asked), one-time and short-lived.
+//! - [`Sessions`]: serialises, seals and stores both, and hands out the
+//!   per-session lock that makes a refresh single-flight.
+
+mod crypto;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::{DateTime, Utc};
+use giponext_shared::ScopeSet;
+use giponext_shared::api::TenantRef;
+use giponext_shared::session::{DeclinedScope, SessionUser};
+use serde::{Deserialize, Serialize};
+
+pub use crypto::{OpenError, Sealer, SessionKey};
+pub use store::{SessionStore, SqliteStore, StoreError};
+
+use crate::types::{ReturnTo, Secret, SessionId, secret_serde};
+
+/// The tokens of a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    /// The access token.
+    #[serde(with = "secret_serde")]
+    pub access: Secret,
+    /// When it expires (from `expires_in`).
+    pub access_expires_at: DateTime<Utc>,
+    /// The refresh token, rotated on every use.
+    #[serde(with = "secret_serde::option")]
+    pub refresh: Option<Secret>,
+    /// The ID token of the sign-in, for `id_token_hint` at logout.
+    #[serde(with = "secret_serde::option")]
+    pub id_token: Option<Secret>,
+}
+
+/// One signed-in session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Who.
+    pub user: SessionUser,
+    /// The medical centre the session works in.
+    pub tenant: TenantRef,
+    /// Scopes the current token carries.
+    pub granted: ScopeSet,
+    /// Scopes asked for and refused, with the latest refusal.
+    pub declined: Vec<DeclinedScope>,
+    /// The tokens.
+    pub tokens: Tokens,
+    /// The grant is gone (refresh refused): sign in again.
+    pub reauth_required: bool,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last use.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl SessionRecord {
+    /// The declined scopes as a set.
+    pub fn declined_set(&self) -> ScopeSet {
+        self.declined.iter().map(|d| d.scope).collect()
+    }
+
+    /// Records a consent outcome: `refused` scopes are declined now, `granted`
+    /// ones leave the declined list.
+    pub fn record_consent(&mut self, refused: ScopeSet, now: DateTime<Utc>) {
+        let granted = self.granted;
+        self.declined
+            .retain(|d| !granted.contains(d.scope) && !refused.contains(d.scope));
+        self.declined.extend(
+            refused
+                .difference(granted)
+                .iter()
+                .map(|scope| DeclinedScope { scope, at: now }),
+        );
+        self.declined.sort_by_key(|d| d.scope);
+    }
+
+    /// When the session ends: idle timeout from last use, capped by the
+    /// absolute lifetime.
+    pub fn expires_at(&self, timings: &crate::config::Timings) -> DateTime<Utc> {
+        let idle = self.last_seen_at + to_chrono(timings.session_idle);
+        let max = self.created_at + to_chrono(timings.session_max);
+        idle.min(max)
+    }
+
+    /// Whether the access token expires within `leeway`.
+    pub fn needs_refresh(&self, leeway: std::time::Duration, now: DateTime<Utc>) -> bool {
+        self.tokens.access_expires_at <= now + to_chrono(leeway)
+    }
+}
+
+/// A started sign-in, kept server-side under the id in the `gx_login` cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    /// The `state` sent to the provider (CSRF protection of the callback).
+    #[serde(with = "secret_serde")]
+    pub state: Secret,
+    /// The PKCE code verifier (RFC 7636).
+    #[serde(with = "secret_serde")]
+    pub pkce_verifier: Secret,
+    /// The OpenID Connect nonce.
+    #[serde(with = "secret_serde")]
+    pub nonce: Secret,
+    /// What was asked for.
+    pub requested: ScopeSet,
+    /// Where to land afterwards.
+    pub return_to: ReturnTo,
+    /// The new scopes of an incremental request (empty for a first sign-in).
+    pub incremental: ScopeSet,
+}
+
+/// Converts a std duration to chrono's, saturating.
+pub fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A failure reading or writing a session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A record did not decrypt.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// A record did not parse.
+    #[error("a stored record is malformed: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Sessions and login states, sealed in a store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    sealer: Sealer,
+    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Sessions {
+    /// Sessions in `store`, sealed with `key`.
+    pub fn new(store: Arc<dyn SessionStore>, key: &SessionKey) -> Self {
+        Sessions {
+            store,
+            sealer: Sealer::new(key),
+            locks: Arc::default(),
+        }
+    }
+
+    /// The store, for readiness and purging.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    async fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        let json = serde_json::to_vec(value)?;
+        let sealed = self.sealer.seal(key, &json);
+        Ok(self.store.put(key, sealed, expires_at).await?)
+    }
+
+    fn open<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+        blob: Option<Vec<u8>>,
+    ) -> Result<Option<T>, SessionError> {
+        match blob {
+            None => Ok(None),
+            Some(blob) => Ok(Some(serde_json::from_slice(
+                &self.sealer.open(key, &blob)?,
+            )?)),
+        }
+    }
+
+    /// The session `id`, if it exists and has not expired.
+    pub async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, SessionError> {
+        let key = id.store_key();
+        let blob = self.store.get(&key).await?;
+        self.open(&key, blob)
+    }
+
+    /// Stores the session until `expires_at`.
+    pub async fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        self.put(&id.store_key(), record, expires_at).await
+    }
+
+    /// Destroys the session.
+    pub async fn delete(&self, id: &SessionId) -> Result<(), SessionError> {
+        Ok(self.store.delete(&id.store_key()).await?)
+    }
+
+    /// Stores a started sign-in under the `gx_login` cookie value `login_id`.
+    pub async fn put_login(
+        &self,
+        login_id: &Secret,
+        state: &LoginState,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        self.put(&login_key(login_id), state, expires_at).await
+    }
+
+    /// Takes (one time) the sign-in under `login_id`.
+    pub async fn take_login(&self, login_id: &Secret) -> Result<Option<LoginState>, SessionError> {
+        let key = login_key(login_id);
+        let blob = self.store.take(&key).await?;
+        self.open(&key, blob)
+    }
+
+    /// The lock that serialises refreshes of one session.
+    pub fn refresh_lock(&self, id: &SessionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        let key = id.store_key();
+        if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, weak| weak.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+
+    /// Whether a refresh of the session is running now.
+    pub fn is_refreshing(&self, id: &SessionId) -> bool {
+        let locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks
+            .get(&id.store_key())
+            .and_then(Weak::upgrade)
+            .is_some_and(|lock| lock.try_lock().is_err())
+    }
+}
+
+fn login_key(login_id: &Secret) -> String {
+    format!("login:{}", login_id.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use giponext_shared::Scope;
+
+    fn record() -> SessionRecord {
+        let now = Utc::now();
+        SessionRecord {
+            user: SessionUser {
+                sub: "u".into(),
+                name: "U".into(),
+                email: None,
+            },
+            tenant: TenantRef {
+                id: "t".into(),
+                name: "T".into(),
+            },
+            granted: ScopeSet::of(&[Scope::OpenId, Scope::Patients]),
+            declined: vec![],
+            tokens: Tokens {
+                access: Secret::new("access-secret-value"),
+                access_expires_at: now + chrono::Duration::seconds(60),
+                refresh: Some(Secret::new("refresh-secret-value")),
+                id_token: None,
+            },
+            reauth_required: false,
+            created_at: now,
+            last_seen_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_sealed_at_rest() {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let sessions = Sessions::new(store.clone(), &SessionKey::generate());
+        let id = SessionId::generate();
+        let later = Utc::now() + chrono::Duration::minutes(1);
+        sessions.save(&id, &record(), later).await.unwrap();
+        let raw = store.get(&id.store_key()).await.unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("secret-value"));
+        let back = sessions.load(&id).await.unwrap().unwrap();
+        assert_eq!(
+            back.tokens.refresh.unwrap().expose(),
+            "refresh-secret-value"
+        );
+        assert!(
+            !format!("{:?}", record()).contains("secret-value"),
+            "Debug redacts"
+        );
+        let other_key = Sessions::new(store, &SessionKey::generate());
+        assert!(other_key.load(&id).await.is_err());
+    }
+
+    #[test]
+    fn declined_accumulates_and_later_grant_removes() {
+        let mut r = record();
+        let t1 = Utc::now();
+        r.record_consent(ScopeSet::of(&[Scope::Invoices]), t1);
+        r.record_consent(ScopeSet::of(&[Scope::Agenda]), t1);
+        assert_eq!(
+            r.declined_set(),
+            ScopeSet::of(&[Scope::Agenda, Scope::Invoices])
+        );
+        r.granted.insert(Scope::Invoices);
+        r.record_consent(ScopeSet::EMPTY, t1);
+        assert_eq!(r.declined_set(), ScopeSet::of(&[Scope::Agenda]));
+    }
+
+    #[tokio::test]
+    async fn refresh_lock_is_shared_per_session() {
+        let sessions = Sessions::new(
+            Arc::new(SqliteStore::in_memory().unwrap()),
+            &SessionKey::generate(),
+        );
+        let id = SessionId::generate();
+        let a = sessions.refresh_lock(&id);
+        let b = sessions.refresh_lock(&id);
+        assert!(Arc::ptr_eq(&a, &b));
+        let _g = a.lock().await;
+        assert!(sessions.is_refreshing(&id));
+        assert!(!sessions.is_refreshing(&SessionId::generate()));
+    }
+}

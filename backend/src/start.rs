@@ -1,0 +1,350 @@
+//! Start-up: bind, find the provider (or start the embedded sandbox), open
+//! the session store, serve; and `check-config`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+use crate::config::{Config, StoreLocation, Upstream};
+use crate::cookies::CookiePolicy;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::session::{SessionKey, SessionStore, Sessions, SqliteStore};
+
+/// A backend running in this process.
+pub struct RunningBff {
+    addr: SocketAddr,
+    url: String,
+    state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    #[cfg(feature = "embedded-sandbox")]
+    sandbox: Option<giponext_sandbox::RunningSandbox>,
+}
+
+impl RunningBff {
+    /// The public base URL, without trailing slash, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests read metrics and tune the refresh leeway).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The embedded sandbox, when `GIPONEXT_ISSUER` was unset.
+    #[cfg(feature = "embedded-sandbox")]
+    pub fn sandbox(&self) -> Option<&giponext_sandbox::RunningSandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Stops serving and waits for the server (and embedded sandbox) to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        #[cfg(feature = "embedded-sandbox")]
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.shutdown().await;
+        }
+    }
+
+    /// Serves until Ctrl-C / SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler at start-up");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+impl Drop for RunningBff {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Sets up `tracing` (env filter `RUST_LOG`, default `info`; JSON lines when
+/// `BFF_LOG_FORMAT=json`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("BFF_LOG_FORMAT").as_deref() == Ok("json") {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Binds, connects to the provider and serves in the background.
+pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("BFF_LISTEN: cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
+    let https = public_url.starts_with("https://");
+    let provider_http = Provider::http_client(config.timings.upstream_timeout);
+
+    let (issuer, api_base, embedded) = match &config.upstream {
+        Upstream::External { issuer, api_base } => (
+            issuer.clone(),
+            api_base.as_str().trim_end_matches('/').to_owned(),
+            None,
+        ),
+        Upstream::Embedded => start_embedded_sandbox(&config, &public_url).await?,
+    };
+    let sandbox = embedded.is_some();
+
+    let metadata = Provider::discover(&issuer, &provider_http).await?;
+    let redirect_uri = url::Url::parse(&format!("{public_url}/auth/callback"))?;
+    let provider = Provider::new(
+        metadata,
+        &config.client_id,
+        &config.client_secret,
+        &redirect_uri,
+        provider_http,
+    )?;
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self' {}",
+        provider.authorization_origin()
+    );
+
+    let key = session_key(&config)?;
+    let store: Arc<dyn SessionStore> = match &config.session_store {
+        StoreLocation::Memory => Arc::new(SqliteStore::in_memory()?),
+        StoreLocation::File(path) => Arc::new(SqliteStore::open(path)?),
+    };
+    let api_http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.timings.upstream_timeout)
+        .build()?;
+
+    let state = Arc::new(AppState {
+        public_url: public_url.clone(),
+        api_base,
+        issuer,
+        provider,
+        api_http,
+        sessions: Sessions::new(store.clone(), &key),
+        metrics: Metrics::default(),
+        cookies: CookiePolicy::for_https(https),
+        sandbox,
+        csp,
+        refresh_leeway_secs: AtomicU64::new(config.timings.refresh_leeway.as_secs()),
+        config,
+    });
+
+    let cleanup_every = state.config.timings.cleanup_interval;
+    let cleanup = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(cleanup_every);
+        loop {
+            tick.tick().await;
+            match store.purge_expired(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "expired sessions removed"),
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
+        }
+    });
+
+    let app = crate::routes::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        cleanup.abort();
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server failed");
+        }
+    });
+    tracing::info!(%addr, url = %public_url, sandbox, "giponext-bff listening");
+    Ok(RunningBff {
+        addr,
+        url: public_url,
+        state,
+        shutdown: Some(tx),
+        task: Some(task),
+        #[cfg(feature = "embedded-sandbox")]
+        sandbox: embedded,
+    })
+}
+
+#[cfg(feature = "embedded-sandbox")]
+type Embedded = giponext_sandbox::RunningSandbox;
+#[cfg(not(feature = "embedded-sandbox"))]
+type Embedded = std::convert::Infallible;
+
+#[cfg(not(feature = "embedded-sandbox"))]
+async fn start_embedded_sandbox(
+    _config: &Config,
+    _public_url: &str,
+) -> anyhow::Result<(String, String, Option<Embedded>)> {
+    anyhow::bail!(
+        "GIPONEXT_ISSUER is not set and this build has no embedded sandbox; set GIPONEXT_ISSUER"
+    )
+}
+
+/// Starts the sandbox in-process and registers this backend as a client
+/// with its exact redirect URI.
+#[cfg(feature = "embedded-sandbox")]
+async fn start_embedded_sandbox(
+    config: &Config,
+    public_url: &str,
+) -> anyhow::Result<(String, String, Option<Embedded>)> {
+    use giponext_sandbox::clients::grants;
+    let mut sandbox_config = if config.public_url.is_none() {
+        giponext_sandbox::SandboxConfig::for_tests()
+    } else {
+        giponext_sandbox::SandboxConfig::from_env()?
+    };
+    if config.public_url.is_some() {
+        // In-process by default: a free port and memory, unless told otherwise.
+        if std::env::var_os("SANDBOX_DATA").is_none() {
+            sandbox_config.data_path = None;
+        }
+        if std::env::var_os("SANDBOX_LISTEN").is_none() {
+            sandbox_config.listen.set_port(0);
+        }
+    }
+    let sandbox = giponext_sandbox::start(sandbox_config).await?;
+    sandbox.register_client(giponext_sandbox::ClientRegistration {
+        client_id: config.client_id.clone(),
+        client_secret: Some(config.client_secret.expose().to_owned()),
+        grant_types: vec![
+            grants::AUTHORIZATION_CODE.into(),
+            grants::REFRESH_TOKEN.into(),
+        ],
+        redirect_uris: vec![format!("{public_url}/auth/callback")],
+        post_logout_redirect_uris: vec![format!("{public_url}/")],
+        scopes: config.registered_scopes.set(),
+        backchannel_logout_uri: None,
+    });
+    tracing::warn!(
+        issuer = %sandbox.issuer(),
+        "GIPONEXT_ISSUER is not set: running against the EMBEDDED SANDBOX with fake data. \
+         Never use this in production; set GIPONEXT_ISSUER and the client settings."
+    );
+    let issuer = sandbox.state().issuer.clone();
+    let api_base = sandbox.api_base().as_str().trim_end_matches('/').to_owned();
+    Ok((issuer, api_base, Some(sandbox)))
+}
+
+/// The configured key, or in development a generated one: kept in a file
+/// next to the store (mode 0600) so sessions survive a restart, or only in
+/// memory for an in-memory store.
+fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
+    if let Some(key) = &config.session_key {
+        return Ok(key.clone());
+    }
+    let path = match &config.session_store {
+        StoreLocation::Memory => return Ok(SessionKey::generate()),
+        StoreLocation::File(path) => path.with_extension("key"),
+    };
+    load_or_create_dev_key(&path)
+}
+
+fn load_or_create_dev_key(path: &Path) -> anyhow::Result<SessionKey> {
+    if let Ok(bytes) = std::fs::read(path) {
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key; delete it", path.display()))?;
+        tracing::warn!(path = %path.display(), "BFF_SESSION_KEY is not set: using the development key file");
+        return Ok(SessionKey::from_bytes(bytes));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = SessionKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the development key {}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "BFF_SESSION_KEY is not set: generated a development key (mode 0600); set BFF_SESSION_KEY in production"
+    );
+    Ok(key)
+}
+
+/// Validates the configuration and the provider; returns every problem.
+pub async fn check_config() -> Vec<String> {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(errors) => return errors.0.iter().map(|p| p.to_string()).collect(),
+    };
+    let mut problems = Vec::new();
+    match &config.upstream {
+        Upstream::Embedded => {
+            if cfg!(not(feature = "embedded-sandbox")) {
+                problems.push(
+                    "GIPONEXT_ISSUER: not set, and this build has no embedded sandbox".into(),
+                );
+            }
+        }
+        Upstream::External { issuer, .. } => {
+            let http = Provider::http_client(config.timings.upstream_timeout);
+            match Provider::discover(issuer, &http).await {
+                Err(e) => problems.push(e.to_string()),
+                Ok(metadata) => {
+                    problems.extend(
+                        Provider::check_metadata(&metadata)
+                            .into_iter()
+                            .map(|p| format!("GIPONEXT_ISSUER: {p}")),
+                    );
+                    if let Some(supported) = metadata.scopes_supported() {
+                        for scope in config.registered_scopes.set().iter() {
+                            if !supported.iter().any(|s| s.as_str() == scope.as_str()) {
+                                problems.push(format!(
+                                    "GIPONEXT_REGISTERED_SCOPES: {scope} is not in the provider's scopes_supported"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems
+}

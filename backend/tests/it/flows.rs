@@ -1,0 +1,361 @@
+//! Sign-in, partial and incremental consent, refusals, the session API,
+//! logout, static files, health and the token leak scan.
+
+use giponext_shared::session::{FeatureReason, TokenState};
+use giponext_shared::{FeatureId, Scope, ScopeSet};
+use reqwest::Method;
+
+use crate::fake_provider::{Decision, TENANT};
+use crate::support::{FakeSetup, assert_no_leak};
+
+fn reason(info: &giponext_shared::session::SessionInfo, id: FeatureId) -> FeatureReason {
+    info.features.iter().find(|f| f.id == id).unwrap().reason
+}
+
+#[tokio::test]
+async fn signed_out_session_is_200_with_everything_disabled() {
+    let s = FakeSetup::start().await;
+    let info = s.client.session().await;
+    assert!(!info.authenticated);
+    assert_eq!(info.client_id, crate::fake_provider::CLIENT_ID);
+    assert!(!info.sandbox);
+    assert_eq!(info.scopes.registered, ScopeSet::all());
+    assert!(info.features.iter().all(|f| !f.enabled));
+    assert!(info.user.is_none() && info.token.is_none());
+}
+
+#[tokio::test]
+async fn partial_then_incremental_then_refusal_keeps_earlier_grants() {
+    let s = FakeSetup::start().await;
+    let essentials = ScopeSet::of(&[Scope::OpenId, Scope::OfflineAccess, Scope::Patients]);
+
+    // First sign-in asks only the essentials; the user refuses patients.
+    s.fake
+        .with(|i| i.decision = Some(Decision::Grant(ScopeSet::of(&[Scope::OfflineAccess]))));
+    let done = s.login("").await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location(), "/");
+    let asked = ScopeSet::parse(&s.fake.with(|i| i.last_scope_param.clone()).unwrap())
+        .strict()
+        .unwrap();
+    assert_eq!(asked, essentials);
+    let first_cookie = s.client.session_cookie().expect("session cookie set");
+    let info = s.client.session().await;
+    assert!(info.authenticated);
+    assert_eq!(info.user.as_ref().unwrap().name, "Mario Rossi");
+    assert_eq!(info.tenant.as_ref().unwrap().id, TENANT);
+    assert_eq!(info.token, Some(TokenState::Ok));
+    assert!(info.expires_at.is_some());
+    assert_eq!(
+        info.scopes.granted,
+        ScopeSet::of(&[Scope::OpenId, Scope::OfflineAccess])
+    );
+    assert_eq!(
+        info.scopes
+            .declined
+            .iter()
+            .map(|d| d.scope)
+            .collect::<Vec<_>>(),
+        vec![Scope::Patients]
+    );
+    assert_eq!(
+        reason(&info, FeatureId::BrowsePatients),
+        FeatureReason::Declined
+    );
+    assert_eq!(
+        reason(&info, FeatureId::ViewInvoices),
+        FeatureReason::NotRequested
+    );
+
+    // Incremental: asks what is granted plus invoices; lands on return_to.
+    s.fake.with(|i| i.decision = Some(Decision::GrantAll));
+    let done = s
+        .login("?scope=giponext.invoices&return_to=/invoices")
+        .await;
+    assert_eq!(done.location(), "/invoices");
+    let asked = ScopeSet::parse(&s.fake.with(|i| i.last_scope_param.clone()).unwrap())
+        .strict()
+        .unwrap();
+    assert_eq!(
+        asked,
+        ScopeSet::of(&[Scope::OpenId, Scope::OfflineAccess, Scope::Invoices])
+    );
+    let second_cookie = s.client.session_cookie().unwrap();
+    assert_ne!(first_cookie, second_cookie, "session id rotated at sign-in");
+    let info = s.client.session().await;
+    assert!(info.scopes.granted.contains(Scope::Invoices));
+    assert_eq!(
+        reason(&info, FeatureId::ViewInvoices),
+        FeatureReason::Granted
+    );
+    assert!(
+        info.scopes
+            .declined
+            .iter()
+            .any(|d| d.scope == Scope::Patients),
+        "earlier refusal kept"
+    );
+
+    // Second refusal: the user denies agenda; earlier grants survive.
+    s.fake.with(|i| i.decision = Some(Decision::Deny));
+    let done = s.login("?scope=giponext.agenda&return_to=/agenda").await;
+    assert_eq!(done.status, 302);
+    assert_eq!(done.location(), "/agenda");
+    let info = s.client.session().await;
+    assert!(info.authenticated);
+    assert!(info.scopes.granted.contains(Scope::Invoices));
+    let declined: ScopeSet = info.scopes.declined.iter().map(|d| d.scope).collect();
+    assert_eq!(declined, ScopeSet::of(&[Scope::Patients, Scope::Agenda]));
+    assert_eq!(
+        reason(&info, FeatureId::ViewAgenda),
+        FeatureReason::Declined
+    );
+    let ok = s
+        .client
+        .api(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/invoices"),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    // Granting patients later removes it from the declined list.
+    s.fake.with(|i| i.decision = Some(Decision::GrantAll));
+    s.login("?scope=giponext.patients").await;
+    let info = s.client.session().await;
+    assert!(info.scopes.granted.contains(Scope::Patients));
+    assert!(
+        info.scopes
+            .declined
+            .iter()
+            .all(|d| d.scope != Scope::Patients)
+    );
+    assert!(info.scopes.granted.contains(Scope::Invoices));
+
+    let metrics = s.client.get("/metrics").await.body;
+    assert!(
+        metrics.contains("bff_logins_total{outcome=\"success\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bff_consent_total{outcome=\"denied\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bff_consent_total{outcome=\"partial\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn refusal_at_first_sign_in_lands_on_the_sign_in_page() {
+    let s = FakeSetup::start().await;
+    s.fake.with(|i| i.decision = Some(Decision::Deny));
+    let done = s.login("?return_to=/patients").await;
+    assert_eq!(done.status, 302);
+    assert_eq!(done.location(), "/signin?error=access_denied");
+    assert!(s.client.session_cookie().is_none());
+    assert!(!s.client.session().await.authenticated);
+}
+
+#[tokio::test]
+async fn scope_outside_registration_is_explained_not_requested() {
+    let s = FakeSetup::start_with(|c| {
+        c.registered_scopes = giponext_shared::RegisteredScopes::new(
+            ScopeSet::all().difference(ScopeSet::of(&[Scope::MedicalReports])),
+        )
+    })
+    .await;
+    let json = s
+        .client
+        .send(
+            Method::GET,
+            "/auth/login?scope=giponext.medicalreports",
+            &[("accept", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(json.status, 403);
+    assert_eq!(json.header("content-type"), "application/problem+json");
+    let p = json.json();
+    assert_eq!(p["type"], "scope_not_registered");
+    assert_eq!(p["scope"], "giponext.medicalreports");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(crate::fake_provider::CLIENT_ID) && detail.contains("Reason"),
+        "{detail}"
+    );
+
+    let page = s
+        .client
+        .get("/auth/login?scope=giponext.medicalreports")
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(
+        page.body.contains("fixed when it is registered")
+            && page.body.contains("client_id: fake-web")
+    );
+    assert!(
+        s.fake.with(|i| i.last_scope_param.is_none()),
+        "nothing was sent to the provider"
+    );
+
+    let info = s.client.session().await;
+    assert_eq!(
+        info.scopes.not_registered,
+        ScopeSet::of(&[Scope::MedicalReports])
+    );
+    assert_eq!(
+        reason(&info, FeatureId::ReadMedicalReports),
+        FeatureReason::NotRegistered
+    );
+}
+
+#[tokio::test]
+async fn logout_revokes_destroys_and_hands_back_end_session_url() {
+    let s = FakeSetup::start().await;
+    s.login("").await;
+    assert!(s.client.session().await.authenticated);
+    let refused = s.client.send(Method::POST, "/auth/logout", &[], None).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["type"], "csrf_header_missing");
+    assert!(s.client.session().await.authenticated, "still signed in");
+
+    let out = s
+        .client
+        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/logout?", s.fake.with(|i| i.issuer.clone())))
+    );
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["post_logout_redirect_uri"], format!("{}/", s.bff.url()));
+    assert!(q.contains_key("id_token_hint"));
+    assert_eq!(s.fake.with(|i| i.revocations), 1);
+    assert!(!s.client.session().await.authenticated);
+    let api = s
+        .client
+        .api(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+            None,
+        )
+        .await;
+    assert_eq!(api.status, 401);
+}
+
+#[tokio::test]
+async fn no_token_reaches_the_browser() {
+    let s = FakeSetup::start().await;
+    s.fake.with(|i| {
+        i.decision = Some(Decision::Grant(ScopeSet::of(&[
+            Scope::OfflineAccess,
+            Scope::Patients,
+        ])))
+    });
+    s.login("").await;
+    s.fake.with(|i| i.decision = Some(Decision::GrantAll));
+    s.login("?scope=giponext.invoices").await;
+    s.client.session().await;
+    for path in ["patients", "invoices", "agendas"] {
+        s.client
+            .api(
+                Method::GET,
+                &format!("/api/giponext/v2/tenants/{TENANT}/{path}"),
+                None,
+            )
+            .await;
+    }
+    s.fake.expire_access_tokens();
+    s.client
+        .api(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+            None,
+        )
+        .await;
+    s.client.get("/api/giponext/v2/userinfo").await;
+    s.client
+        .api(Method::GET, "/api/giponext/v2/userinfo", None)
+        .await;
+    assert!(s.fake.with(|i| i.refreshes) >= 1);
+    let seen_before_logout = s.client.seen.lock().unwrap().clone();
+    let issued = s.fake.with(|i| i.issued.clone());
+    assert!(issued.len() >= 6);
+    // Everything, ID tokens included, up to logout.
+    assert_no_leak(&seen_before_logout, &issued);
+    // Logout hands the ID token to the provider as id_token_hint (RP-Initiated
+    // Logout requires it); access and refresh tokens still never show.
+    s.client
+        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
+        .await;
+    let all = s.client.seen.lock().unwrap().clone();
+    let bearer: Vec<String> = issued
+        .into_iter()
+        .filter(|t| t.starts_with("at-") || t.starts_with("rt-"))
+        .collect();
+    assert_no_leak(&all, &bearer);
+}
+
+#[tokio::test]
+async fn static_files_security_headers_and_health() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>console</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("app.js"), "console.log(1)").unwrap();
+    let static_dir = dir.path().to_owned();
+    let s = FakeSetup::start_with(move |c| c.static_dir = static_dir).await;
+    let issuer = s.fake.with(|i| i.issuer.clone());
+
+    let deep = s.client.get("/patients/42").await;
+    assert_eq!(deep.status, 200);
+    assert!(
+        deep.body.contains("console"),
+        "SPA fallback serves index.html"
+    );
+    let csp = deep.header("content-security-policy");
+    assert_eq!(
+        csp,
+        format!(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {issuer}"
+        )
+    );
+    assert_eq!(deep.header("x-content-type-options"), "nosniff");
+    assert_eq!(deep.header("referrer-policy"), "no-referrer");
+    assert!(!deep.header("x-request-id").is_empty());
+    assert_eq!(s.client.get("/app.js").await.body, "console.log(1)");
+
+    let unknown_api = s.client.get("/api/nope").await;
+    assert_eq!(unknown_api.status, 404);
+    assert_eq!(unknown_api.json()["type"], "not_found");
+    assert_eq!(s.client.get("/healthz").await.status, 200);
+    let ready = s.client.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["issuer"], "ok");
+    let metrics = s.client.get("/metrics").await;
+    assert!(metrics.header("content-type").starts_with("text/plain"));
+    assert!(metrics.body.contains("bff_proxy_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn tenant_outside_allow_list_is_refused_and_revoked() {
+    let s = FakeSetup::start_with(|c| {
+        c.allowed_tenants = Some(vec![
+            giponext_bff::types::TenantId::try_from("tenant-other".to_owned()).unwrap(),
+        ])
+    })
+    .await;
+    let done = s.login("").await;
+    assert_eq!(done.status, 403, "{}", done.body);
+    assert!(done.body.contains("not enabled"));
+    assert!(s.client.session_cookie().is_none());
+    assert_eq!(s.fake.with(|i| i.revocations), 1);
+}

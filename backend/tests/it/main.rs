@@ -1,0 +1,11 @@
+//! Integration tests of the backend: against a controllable fake provider
+//! (attacks, drift, failures) and against the sandbox (the real flows with
+//! its login and consent forms).
+
+mod fake_provider;
+mod support;
+
+mod attacks;
+mod flows;
+mod proxy;
+mod refresh;
