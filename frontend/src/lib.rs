@@ -147,3 +147,7 @@ fn focus_main() {
 pub fn start() {
     leptos::mount::mount_to_body(App);
 }
+
+// Unit tests that touch browser storage run in the browser, like the rest.
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -201,13 +201,14 @@ pub fn PartialConsentBanner() -> impl IntoView {
     let dismissed = RwSignal::new(stored_dismissal());
     let declined = Memo::new(move |_| {
         session.info().map(|i| {
-            let list: Vec<_> = i
+            let mut list: Vec<_> = i
                 .scopes
                 .declined
                 .iter()
                 .filter(|d| !i.scopes.granted.contains(d.scope))
                 .cloned()
                 .collect();
+            list.sort_by_key(|d| d.scope);
             let latest = list.iter().map(|d| d.at.to_rfc3339()).max();
             (list, latest)
         })

@@ -1,0 +1,369 @@
+//! Component tests, in headless Chromium (wasm-bindgen-test): the consent
+//! prompts, the gates, the support panel, the partial-consent notice and the
+//! drafts behave as staff should see them.
+//!
+//! Run: `cargo test -p giponext-console --target wasm32-unknown-unknown`
+//! (with `CHROMEDRIVER=/usr/bin/chromedriver`).
+
+#![allow(missing_docs)]
+
+use chrono::{TimeZone, Utc};
+use giponext_console::api::Failure;
+use giponext_console::components::{
+    FailureView, FeatureGate, GrantPrompt, Nav, PartialConsentBanner,
+};
+use giponext_console::i18n::provide_lang;
+use giponext_console::pages::Reports;
+use giponext_console::session::SessionCtx;
+use giponext_shared::api::TenantRef;
+use giponext_shared::session::{
+    DeclinedScope, Problem, ProblemType, ScopesInfo, SessionInfo, SessionUser, feature_states,
+};
+use giponext_shared::{FeatureId, GrantedScopes, RegisteredScopes, Scope, ScopeSet};
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn session(granted: ScopeSet, declined: &[Scope], registered: ScopeSet) -> SessionInfo {
+    let declined_set: ScopeSet = declined.iter().copied().collect();
+    SessionInfo {
+        authenticated: true,
+        sandbox: true,
+        client_id: "giponext-connect-web".into(),
+        user: Some(SessionUser {
+            sub: "u1".into(),
+            name: "Mario Rossi".into(),
+            email: None,
+        }),
+        tenant: Some(TenantRef {
+            id: "tenant-abc123".into(),
+            name: "Poliambulatorio San Marco".into(),
+        }),
+        scopes: ScopesInfo {
+            granted,
+            declined: declined
+                .iter()
+                .map(|s| DeclinedScope {
+                    scope: *s,
+                    at: Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap(),
+                })
+                .collect(),
+            registered,
+            not_registered: ScopeSet::all().difference(registered),
+        },
+        features: feature_states(
+            GrantedScopes::new(granted),
+            declined_set,
+            RegisteredScopes::new(registered),
+        ),
+        token: None,
+        expires_at: None,
+    }
+}
+
+fn essentials() -> ScopeSet {
+    ScopeSet::of(&[Scope::OpenId, Scope::OfflineAccess, Scope::Patients])
+}
+
+/// A fresh container in the document, and the language chosen.
+fn container(lang: &str) -> web_sys::HtmlElement {
+    let window = web_sys::window().unwrap();
+    window
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .set_item("gx.lang", lang)
+        .unwrap();
+    let document = window.document().unwrap();
+    let div = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&div).unwrap();
+    div.unchecked_into()
+}
+
+fn query(root: &web_sys::HtmlElement, selector: &str) -> Option<web_sys::Element> {
+    root.query_selector(selector).unwrap()
+}
+
+fn all(root: &web_sys::HtmlElement, selector: &str) -> Vec<web_sys::Element> {
+    let list = root.query_selector_all(selector).unwrap();
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into().ok())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn grant_prompt_says_what_and_links_to_incremental_login() {
+    let root = container("en");
+    let info = session(essentials(), &[], ScopeSet::all());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <GrantPrompt feature=FeatureId::ViewInvoices missing=ScopeSet::of(&[Scope::Invoices])/> }
+    });
+    let text = root.text_content().unwrap();
+    assert!(
+        text.contains("To show invoices, GipoNext Connect needs access to Invoicing."),
+        "{text}"
+    );
+    let link = query(&root, "a.button").expect("a grant button");
+    let href = link.get_attribute("href").unwrap();
+    assert!(
+        href.starts_with("/auth/login?scope=giponext.invoices&return_to=%2F"),
+        "{href}"
+    );
+    assert_eq!(link.text_content().unwrap().trim(), "Grant access");
+    assert_eq!(link.get_attribute("rel").as_deref(), Some("external"));
+}
+
+#[wasm_bindgen_test]
+fn italian_is_the_default_language() {
+    let root = container("");
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .remove_item("gx.lang")
+        .unwrap();
+    let info = session(essentials(), &[], ScopeSet::all());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <GrantPrompt feature=FeatureId::ViewInvoices missing=ScopeSet::of(&[Scope::Invoices])/> }
+    });
+    let text = root.text_content().unwrap();
+    assert!(
+        text.contains(
+            "Per mostrare le fatture, GipoNext Connect ha bisogno dell'accesso a Fatturazione."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Concedi accesso"));
+}
+
+#[wasm_bindgen_test]
+fn a_missing_scope_disables_the_section_with_its_prompt() {
+    let root = container("en");
+    let info = session(essentials(), &[Scope::Invoices], ScopeSet::all());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! {
+            <FeatureGate feature=FeatureId::ViewInvoices><p id="secret">"invoice list"</p></FeatureGate>
+            <FeatureGate feature=FeatureId::BrowsePatients><p id="patients">"patient list"</p></FeatureGate>
+        }
+    });
+    assert!(
+        query(&root, "#secret").is_none(),
+        "gated content is not rendered"
+    );
+    assert!(
+        query(&root, "#patients").is_some(),
+        "granted content is rendered"
+    );
+    let section = query(&root, "section.section-disabled").expect("a disabled section");
+    assert_eq!(
+        section.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
+    let described = section.get_attribute("aria-describedby").unwrap();
+    assert!(
+        query(&root, &format!("#{described}")).is_some(),
+        "the reason is linked for screen readers"
+    );
+    let text = section.text_content().unwrap();
+    assert!(text.contains("You declined this access earlier"), "{text}");
+    assert!(query(&root, "a[data-grant='giponext.invoices']").is_some());
+}
+
+#[wasm_bindgen_test]
+fn an_unregistered_scope_gets_a_support_request_not_a_button() {
+    let root = container("en");
+    let registered = ScopeSet::all().difference(ScopeSet::of(&[Scope::Invoices]));
+    let info = session(essentials(), &[], registered);
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <FeatureGate feature=FeatureId::ViewInvoices><p>"never"</p></FeatureGate> }
+    });
+    assert!(query(&root, "a[data-grant]").is_none(), "no grant button");
+    let request = query(&root, "textarea.support-request").expect("the support request");
+    let text: String = request
+        .unchecked_into::<web_sys::HtmlTextAreaElement>()
+        .value();
+    assert!(text.contains("client_id: giponext-connect-web"), "{text}");
+    assert!(text.contains("Scopes to add: giponext.invoices"), "{text}");
+    assert!(
+        root.text_content()
+            .unwrap()
+            .contains("administrator must ask GipoNext support")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn scope_missing_from_a_call_turns_the_view_into_the_prompt() {
+    let root = container("en");
+    let info = session(essentials(), &[], ScopeSet::all());
+    let problem = |kind| {
+        Failure::Problem(Problem {
+            kind,
+            title: "t".into(),
+            status: 403,
+            detail: None,
+            scope: Some(Scope::MedicalReports),
+            feature: Some(FeatureId::ReadMedicalReports),
+            grant_url: None,
+            login_url: None,
+            retry_after: None,
+        })
+    };
+    let (missing, denied) = (
+        problem(ProblemType::ScopeMissing),
+        problem(ProblemType::PermissionDenied),
+    );
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! {
+            <div id="a"><FailureView failure=missing.clone()/></div>
+            <div id="b"><FailureView failure=denied.clone()/></div>
+        }
+    });
+    let a = query(&root, "#a").unwrap().text_content().unwrap();
+    assert!(
+        a.contains("To show medical reports, GipoNext Connect needs access to Medical reports."),
+        "{a}"
+    );
+    assert!(query(&root, "#a a[data-grant='giponext.medicalreports']").is_some());
+    let b = query(&root, "#b").unwrap().text_content().unwrap();
+    assert!(
+        b.contains("Your own GipoNext role does not allow this"),
+        "{b}"
+    );
+    assert!(query(&root, "#b a[data-grant]").is_none());
+}
+
+#[wasm_bindgen_test]
+async fn partial_consent_notice_is_shown_once_and_dismissed() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.remove_item("gx.consent_notice_dismissed").unwrap();
+    let root = container("en");
+    let info = session(
+        essentials(),
+        &[Scope::Invoices, Scope::MedicalReports],
+        ScopeSet::all(),
+    );
+    let i2 = info.clone();
+    let h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(i2.clone());
+        view! { <PartialConsentBanner/> }
+    });
+    let banner = query(&root, "[data-test='partial-consent']").expect("the notice");
+    let text = banner.text_content().unwrap();
+    assert!(text.contains("Medical reports and Invoicing"), "{text}");
+    let button: web_sys::HtmlElement = query(&root, "[data-test='partial-consent'] button")
+        .unwrap()
+        .unchecked_into();
+    button.click();
+    leptos::task::tick().await;
+    assert!(
+        query(&root, "[data-test='partial-consent']").is_none(),
+        "dismissed"
+    );
+    drop(h);
+    // Mounted again (a reload): the same refusal stays dismissed.
+    let root2 = container("en");
+    let _h2 = mount_to(root2.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <PartialConsentBanner/> }
+    });
+    assert!(query(&root2, "[data-test='partial-consent']").is_none());
+}
+
+#[wasm_bindgen_test]
+async fn navigation_keeps_every_section_and_marks_the_disabled_ones() {
+    let root = container("en");
+    let info = session(essentials(), &[Scope::Invoices], ScopeSet::all());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <leptos_router::components::Router><Nav/></leptos_router::components::Router> }
+    });
+    let links = all(&root, "nav a");
+    assert_eq!(links.len(), 8, "every section stays in the navigation");
+    let invoices = query(&root, "nav a[data-section='/invoices']").unwrap();
+    assert_eq!(
+        invoices.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
+    assert!(
+        invoices
+            .text_content()
+            .unwrap()
+            .contains("off: needs access to Invoicing")
+    );
+    let patients = query(&root, "nav a[data-section='/patients']").unwrap();
+    assert_eq!(patients.get_attribute("aria-disabled"), None);
+}
+
+#[wasm_bindgen_test]
+async fn a_report_draft_survives_and_is_restored_with_a_notice() {
+    let storage = web_sys::window()
+        .unwrap()
+        .session_storage()
+        .unwrap()
+        .unwrap();
+    storage
+        .set_item(
+            "gx.draft.medical-report",
+            r#"{"patient_id":"","title":"Visita cardiologica","body":"Paziente in buone condizioni."}"#,
+        )
+        .unwrap();
+    let root = container("en");
+    let info = session(essentials(), &[], ScopeSet::all());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <leptos_router::components::Router><Reports/></leptos_router::components::Router> }
+    });
+    leptos::task::tick().await;
+    assert!(
+        query(&root, "[data-test='draft-restored']").is_some(),
+        "restored notice"
+    );
+    let title: web_sys::HtmlInputElement = query(&root, "#report-title").unwrap().unchecked_into();
+    assert_eq!(title.value(), "Visita cardiologica");
+    // The write feature is off: the form says so in context, with the prompt.
+    let text = root.text_content().unwrap();
+    assert!(
+        text.contains(
+            "To write a medical report, GipoNext Connect needs access to Medical reports."
+        ),
+        "{text}"
+    );
+    // Typing keeps the draft up to date.
+    title.set_value("Visita di controllo");
+    let event = web_sys::Event::new("input").unwrap();
+    title.dispatch_event(&event).unwrap();
+    leptos::task::tick().await;
+    let stored = storage
+        .get_item("gx.draft.medical-report")
+        .unwrap()
+        .unwrap();
+    assert!(stored.contains("Visita di controllo"), "{stored}");
+    // Discarding clears it.
+    let discard: web_sys::HtmlElement = all(&root, "[data-test='draft-restored'] button")
+        .pop()
+        .unwrap()
+        .unchecked_into();
+    discard.click();
+    leptos::task::tick().await;
+    assert_eq!(storage.get_item("gx.draft.medical-report").unwrap(), None);
+    assert_eq!(title.value(), "");
+}
