@@ -133,9 +133,18 @@ fn row_to_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<Grant> {
 const GRANT_COLUMNS: &str =
     "gid, client_id, sub, tenant, scope, original_scope, sid, auth_time, revoked, last_used_at";
 
+/// A fresh grant id.
+pub fn new_gid() -> String {
+    format!("g-{}", &random_token()[..22])
+}
+
 /// Stores a new grant and returns it.
 pub fn create(db: &Db, new: NewGrant<'_>) -> anyhow::Result<Grant> {
-    let gid = format!("g-{}", &random_token()[..22]);
+    create_with_gid(db, new_gid(), new)
+}
+
+/// Stores a new grant under a given id (from [`new_gid`]).
+pub fn create_with_gid(db: &Db, gid: String, new: NewGrant<'_>) -> anyhow::Result<Grant> {
     let now = now();
     let wire = new.scopes.to_wire();
     db.with(|c| {

@@ -1,17 +1,40 @@
 //! The account server: the stand-in for account.gipo.it.
 //!
-//! - [`keys`]: the RS256 signing key (persisted) and its JWK.
-//! - [`grants`]: grants, refresh tokens (rotated) and remembered consents.
-//! - [`tokens`]: access and ID tokens, and [`tokens::verify_access_token`]
-//!   used by the API.
+//! Routes (all under the issuer URL):
+//! - `GET /.well-known/openid-configuration`, `GET /oauth2/jwks`
+//! - `GET /oauth2/authorize` → `/oauth2/login` → `/oauth2/consent` (HTML
+//!   forms, cookie `gx_sandbox`) → redirect with `code`, `state`, `iss`
+//! - `POST /oauth2/token` (authorization_code, refresh_token, device_code)
+//! - `POST /oauth2/device_authorization`, `GET|POST /device` (verification)
+//! - `POST /oauth2/revoke`, `GET|POST /oauth2/logout`
+//!
+//! Modules: [`keys`] (RS256 key, persisted), [`grants`] (grants, rotated
+//! refresh tokens, remembered consents), [`tokens`] (access and ID tokens and
+//! [`tokens::verify_access_token`] used by the API), [`flows`] (in-memory
+//! state of flows in progress), [`hooks`] (test hooks on `RunningSandbox`).
 
+pub mod authorize;
+pub mod client_auth;
+pub mod device;
+pub mod discovery;
+pub mod endsession;
+pub mod errors;
+pub mod flows;
 pub mod grants;
+pub mod hooks;
+pub mod interact;
 pub mod keys;
+pub mod pages;
+pub mod session;
+pub mod token;
 pub mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 
 use crate::config::SandboxConfig;
 use crate::db::Db;
@@ -21,13 +44,23 @@ use crate::server::SandboxState;
 pub struct AccountState {
     /// The signing key of every token.
     pub key: keys::SigningKey,
+    flows: Mutex<flows::Flows>,
 }
 
 impl AccountState {
     /// Loads (or creates and stores) the signing keys and the rest.
     pub fn new(db: &Db, config: &SandboxConfig) -> anyhow::Result<Self> {
         let key = keys::SigningKey::load_or_create(db, config.data_path.is_some())?;
-        Ok(AccountState { key })
+        Ok(AccountState {
+            key,
+            flows: Mutex::new(flows::Flows::default()),
+        })
+    }
+
+    /// The flows in progress. Hold the guard briefly and never across an
+    /// `.await` or a database call.
+    pub fn flows(&self) -> MutexGuard<'_, flows::Flows> {
+        self.flows.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -38,7 +71,46 @@ pub fn migrate(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        pages::CSS,
+    )
+}
+
 /// The account server's routes.
 pub fn router() -> Router<Arc<SandboxState>> {
     Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/oauth2/jwks", get(discovery::jwks))
+        .route("/oauth2/authorize", get(authorize::authorize))
+        .route(
+            "/oauth2/login",
+            get(interact::login_form).post(interact::login_submit),
+        )
+        .route(
+            "/oauth2/consent",
+            get(interact::consent_form).post(interact::consent_submit),
+        )
+        .route("/oauth2/token", post(token::token))
+        .route(
+            "/oauth2/device_authorization",
+            post(device::device_authorization),
+        )
+        .route(
+            "/device",
+            get(device::device_page).post(device::device_submit),
+        )
+        .route("/oauth2/revoke", post(endsession::revoke))
+        .route(
+            "/oauth2/logout",
+            get(endsession::logout).post(endsession::logout),
+        )
+        .route("/oauth2/assets/sandbox.css", get(stylesheet))
 }

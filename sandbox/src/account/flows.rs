@@ -1,0 +1,182 @@
+//! In-memory state of flows in progress: browser sessions (cookie
+//! `gx_sandbox`), pending authorization requests, authorization codes and
+//! device authorizations. None of it needs to survive a restart: a person
+//! just starts again (grants and refresh tokens are in the database).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use giponext_shared::ScopeSet;
+
+/// A browser known to the account server (one `gx_sandbox` cookie).
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    /// Anti-CSRF token embedded in every form this browser gets.
+    pub csrf: String,
+    /// Who is logged in, if anyone.
+    pub login: Option<Login>,
+}
+
+/// A login at the account server.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Session id as given to clients in the ID token's `sid`.
+    pub sid: String,
+    /// The user.
+    pub sub: String,
+    /// When the user entered the password.
+    pub auth_time: i64,
+    /// When the login ends.
+    pub expires_at: i64,
+}
+
+/// What an authorization or device verification is for.
+#[derive(Debug, Clone)]
+pub enum RequestKind {
+    /// An authorization code request.
+    Authorize {
+        /// The exact registered redirect URI.
+        redirect_uri: String,
+        /// The client's `state`, passed back.
+        state: Option<String>,
+        /// The client's `nonce`, into the ID token.
+        nonce: Option<String>,
+        /// PKCE S256 challenge.
+        code_challenge: String,
+    },
+    /// A device authorization being approved in a browser.
+    Device {
+        /// The key of the device authorization (hash of the device code).
+        device_key: String,
+    },
+}
+
+/// A request waiting for the person to log in and consent.
+#[derive(Debug, Clone)]
+pub struct PendingRequest {
+    /// The browser session it belongs to.
+    pub browser: String,
+    /// The client.
+    pub client_id: String,
+    /// The scopes asked for.
+    pub scopes: ScopeSet,
+    /// `prompt=login` (or `max_age` exceeded) and not yet logged in again.
+    pub needs_login: bool,
+    /// What it is for.
+    pub kind: RequestKind,
+    /// Unix time it ends.
+    pub expires_at: i64,
+}
+
+/// An authorization code (stored under its hash).
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI of the request.
+    pub redirect_uri: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Nonce for the ID token.
+    pub nonce: Option<String>,
+    /// The user.
+    pub sub: String,
+    /// Granted scopes.
+    pub scopes: ScopeSet,
+    /// Login session id.
+    pub sid: String,
+    /// Authentication time.
+    pub auth_time: i64,
+    /// Unix time it expires.
+    pub expires_at: i64,
+    /// Set once exchanged: the grant created from it (revoked on replay,
+    /// RFC 6749 §4.1.2).
+    pub exchanged_grant: Option<String>,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone)]
+pub enum DeviceStatus {
+    /// The user has not decided yet.
+    Pending,
+    /// Approved with these scopes.
+    Approved {
+        /// The user.
+        sub: String,
+        /// Granted scopes.
+        scopes: ScopeSet,
+        /// Login session id.
+        sid: String,
+        /// Authentication time.
+        auth_time: i64,
+    },
+    /// Denied by the user.
+    Denied,
+    /// Tokens were issued (the device code is spent).
+    Consumed,
+}
+
+/// A device authorization (stored under the hash of its device code).
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    /// The client.
+    pub client_id: String,
+    /// The code the person types, e.g. `BCDF-GHJK`.
+    pub user_code: String,
+    /// The scopes asked for.
+    pub scopes: ScopeSet,
+    /// Unix time it expires.
+    pub expires_at: i64,
+    /// Current minimum polling interval in seconds (grows by 5 on slow_down).
+    pub interval: u64,
+    /// Last poll.
+    pub last_poll: Option<Instant>,
+    /// Decision.
+    pub status: DeviceStatus,
+}
+
+/// Everything in flight.
+#[derive(Debug, Default)]
+pub struct Flows {
+    /// Browser sessions by cookie value.
+    pub browsers: HashMap<String, BrowserSession>,
+    /// Pending requests by id.
+    pub requests: HashMap<String, PendingRequest>,
+    /// Authorization codes by hash.
+    pub codes: HashMap<String, AuthCode>,
+    /// Device authorizations by device code hash.
+    pub devices: HashMap<String, DeviceAuth>,
+}
+
+impl Flows {
+    /// Drops what expired long ago (called now and then).
+    pub fn prune(&mut self, now: i64) {
+        self.requests.retain(|_, r| r.expires_at > now);
+        // Keep exchanged codes a while after expiry so a replay is recognised.
+        self.codes.retain(|_, c| c.expires_at + 600 > now);
+        self.devices.retain(|_, d| d.expires_at + 600 > now);
+        self.browsers
+            .retain(|_, b| b.login.as_ref().is_none_or(|l| l.expires_at + 86_400 > now));
+    }
+
+    /// The device authorization with this user code (case- and
+    /// dash-insensitive, as people type it).
+    pub fn device_by_user_code(&self, user_code: &str) -> Option<(String, DeviceAuth)> {
+        let wanted = normalize_user_code(user_code);
+        if wanted.is_empty() {
+            return None;
+        }
+        self.devices
+            .iter()
+            .find(|(_, d)| normalize_user_code(&d.user_code) == wanted)
+            .map(|(k, d)| (k.clone(), d.clone()))
+    }
+}
+
+/// Upper-case letters only: `bcdf ghjk` and `BCDF-GHJK` are the same code.
+pub fn normalize_user_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
