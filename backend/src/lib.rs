@@ -19,6 +19,8 @@
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
 //! [`types`] (validated newtypes and secrets).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod config;
 pub mod cookies;
 pub mod error;

@@ -108,10 +108,11 @@ async fn forward_inner(
     }
     let matched = match_path(operation.method, api_path)
         .map_err(|_| AppError::NotFound("no such API operation"))?;
-    if let Some(tenant) = matched.tenant_id() {
-        if tenant != record.tenant.id {
-            return Err(AppError::TenantMismatch);
-        }
+    if matched
+        .tenant_id()
+        .is_some_and(|tenant| tenant != record.tenant.id)
+    {
+        return Err(AppError::TenantMismatch);
     }
     let body = axum::body::to_bytes(body, state.config.max_body_bytes)
         .await

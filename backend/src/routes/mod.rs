@@ -2,6 +2,7 @@
 //! anti-CSRF check and the security headers.
 
 mod auth;
+mod callback;
 mod health;
 mod pages;
 mod session_info;
@@ -35,7 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/auth/login", get(auth::login))
-        .route("/auth/callback", get(auth::callback))
+        .route("/auth/callback", get(callback::callback))
         .route("/auth/logout", post(auth::logout))
         .route("/api/session", get(session_info::session))
         .route("/api/giponext/{*path}", any(crate::proxy::forward))

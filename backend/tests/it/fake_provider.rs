@@ -502,15 +502,15 @@ async fn api(
     let Ok(m) = match_path(Method::from_wire(method.as_str()).unwrap(), &path) else {
         return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
     };
-    if let Some(scope) = m.operation.scope {
-        if !scopes.contains(scope) {
-            return (
+    if let Some(scope) = m.operation.scope
+        && !scopes.contains(scope)
+    {
+        return (
                 StatusCode::FORBIDDEN,
                 [("www-authenticate", format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))],
                 Json(json!({"error": "insufficient_scope", "message": "scope missing", "scope": scope.as_str()})),
             )
                 .into_response();
-        }
     }
     if f.with(|i| i.denied_ops.contains(&m.operation.id)) {
         return (

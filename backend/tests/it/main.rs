@@ -2,6 +2,8 @@
 //! (attacks, drift, failures) and against the sandbox (the real flows with
 //! its login and consent forms).
 
+#![allow(clippy::unwrap_used)]
+
 mod fake_provider;
 mod support;
 

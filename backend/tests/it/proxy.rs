@@ -188,7 +188,8 @@ async fn upstream_failures_are_mapped() {
         FakeSetup::start_with(|c| c.timings.upstream_timeout = Duration::from_millis(800)).await;
     s.login("").await;
     // (status, Retry-After, delay) forced at GipoNext -> (our status, type, Retry-After)
-    let cases: &[((u16, Option<u64>, u64), u16, &str, &str)] = &[
+    type Case = ((u16, Option<u64>, u64), u16, &'static str, &'static str);
+    let cases: &[Case] = &[
         ((500, None, 0), 502, "upstream_unavailable", ""),
         ((503, None, 0), 502, "upstream_unavailable", ""),
         ((429, Some(7), 0), 429, "rate_limited", "7"),

@@ -1,0 +1,327 @@
+//! `GET /auth/callback`: the provider's redirect back.
+//!
+//! # Security
+//! The order of checks follows RFC 9700 §2.1 and §4.7: the one-time login
+//! state (bound to this browser by the `gx_login` cookie) is taken first,
+//! then `state` is compared, then RFC 9207 `iss`, and only then is the code
+//! exchanged (with the PKCE verifier) and the ID token validated. Nothing is
+//! stored before every check passed; the session id is rotated.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use chrono::Utc;
+use giponext_shared::api::{TenantRef, UserInfo};
+use giponext_shared::session::SessionUser;
+use giponext_shared::{Scope, ScopeSet};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::metrics::{ConsentOutcome, LoginOutcome};
+use crate::oidc::OidcError;
+use crate::routes::auth::refuse;
+use crate::routes::{current_session, found, no_store};
+use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
+use crate::types::{Secret, SessionId};
+
+#[derive(Deserialize)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback`: the provider's redirect back.
+pub async fn callback(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // Whatever happens, the pre-login cookie is spent.
+    let login_id = jar.get(state.cookies.login).map(|c| Secret::new(c.value()));
+    let jar = jar.add(state.cookies.clear_login());
+    let outcome = callback_inner(&state, &jar, &headers, query.as_deref(), login_id).await;
+    let response = match outcome {
+        Ok((jar, response)) => (jar, response).into_response(),
+        Err(response) => {
+            state.metrics.login(LoginOutcome::Rejected);
+            (jar, response).into_response()
+        }
+    };
+    no_store(response)
+}
+
+async fn callback_inner(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    login_id: Option<Secret>,
+) -> Result<(CookieJar, Response), Response> {
+    let bad = |title: &str, detail: &str| {
+        refuse(
+            headers,
+            AppError::BadRequest(detail.to_owned()),
+            title,
+            detail,
+        )
+    };
+    let params: CallbackParams = serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| {
+        bad(
+            "Sign-in failed",
+            "The answer from the sign-in service is malformed.",
+        )
+    })?;
+    let restart = "Start again from GipoNext Connect's sign-in.";
+    let Some(login_id) = login_id else {
+        return Err(bad(
+            "Sign-in expired",
+            &format!(
+                "This sign-in was not started in this browser or took longer than 10 minutes. {restart}"
+            ),
+        ));
+    };
+    let login = state
+        .sessions
+        .take_login(&login_id)
+        .await
+        .map_err(|e| AppError::from(e).into_response())?
+        .ok_or_else(|| {
+            bad(
+                "Sign-in expired",
+                &format!("This sign-in has already been completed or has expired. {restart}"),
+            )
+        })?;
+    if !params
+        .state
+        .as_deref()
+        .is_some_and(|s| login.state.matches(s))
+    {
+        return Err(bad(
+            "Sign-in failed",
+            &format!(
+                "The answer does not belong to the sign-in started here (state mismatch). {restart}"
+            ),
+        ));
+    }
+    state
+        .provider
+        .check_response_issuer(params.iss.as_deref())
+        .map_err(|detail| bad("Sign-in failed", &format!("{detail}. {restart}")))?;
+    let existing = current_session(state, jar)
+        .await
+        .map_err(IntoResponse::into_response)?;
+
+    if let Some(error) = params.error {
+        return provider_error(state, jar, &login, existing, &error).await;
+    }
+    let Some(code) = params.code else {
+        return Err(bad(
+            "Sign-in failed",
+            "The answer has neither a code nor an error.",
+        ));
+    };
+
+    let grant = match state
+        .provider
+        .exchange_code(&code, &login.pkce_verifier, &login.nonce)
+        .await
+    {
+        Ok(g) => g,
+        Err(OidcError::Unreachable(e)) => {
+            return Err(refuse(
+                headers,
+                AppError::UpstreamUnavailable(e),
+                "Sign-in service unavailable",
+                "The sign-in service could not be reached. Try again in a few seconds.",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "code exchange or ID token validation failed");
+            return Err(bad(
+                "Sign-in failed",
+                &format!("The sign-in could not be verified. {restart}"),
+            ));
+        }
+    };
+    let granted = grant
+        .scope
+        .as_ref()
+        .map(|s| s.known)
+        .unwrap_or(login.requested)
+        .union(ScopeSet::of(&[Scope::OpenId]));
+
+    let userinfo = fetch_userinfo(state, &grant.access).await.map_err(|e| {
+        refuse(
+            headers,
+            e,
+            "GipoNext unavailable",
+            "Your GipoNext profile could not be read. Try again in a few seconds.",
+        )
+    })?;
+    let Some(tenant) = choose_tenant(state, &userinfo.tenants) else {
+        if let Some(refresh) = &grant.refresh {
+            let _ = state
+                .provider
+                .revoke(
+                    refresh,
+                    &state.config.client_id,
+                    &state.config.client_secret,
+                )
+                .await;
+        }
+        return Err(refuse(
+            headers,
+            AppError::TenantNotAllowed,
+            "Medical centre not enabled",
+            "Your medical centre is not enabled on this installation of GipoNext Connect. Ask your administrator.",
+        ));
+    };
+
+    let now = Utc::now();
+    let sub = grant
+        .subject
+        .clone()
+        .unwrap_or_else(|| userinfo.sub.clone());
+    let carried = existing
+        .as_ref()
+        .filter(|(_, r)| r.user.sub == sub)
+        .map(|(_, r)| r.declined.clone())
+        .unwrap_or_default();
+    let mut record = SessionRecord {
+        user: SessionUser {
+            sub,
+            name: userinfo.name.clone(),
+            email: userinfo.email.clone(),
+        },
+        tenant,
+        granted,
+        declined: carried,
+        tokens: Tokens {
+            access: grant.access,
+            access_expires_at: now
+                + to_chrono(grant.expires_in.unwrap_or(state.config.timings.session_max)),
+            refresh: grant.refresh,
+            id_token: grant.id_token,
+        },
+        reauth_required: false,
+        created_at: now,
+        last_seen_at: now,
+    };
+    let refused = login.requested.difference(granted);
+    record.record_consent(refused, now);
+    state.metrics.consent(if refused.is_empty() {
+        ConsentOutcome::Full
+    } else {
+        ConsentOutcome::Partial
+    });
+
+    // Rotate: a new id for the signed-in session; the old one is destroyed.
+    if let Some((old, _)) = &existing {
+        state
+            .sessions
+            .delete(old)
+            .await
+            .map_err(|e| AppError::from(e).into_response())?;
+    }
+    let id = SessionId::generate();
+    let expires_at = record.expires_at(&state.config.timings);
+    state
+        .sessions
+        .save(&id, &record, expires_at)
+        .await
+        .map_err(|e| AppError::from(e).into_response())?;
+    state.metrics.login(LoginOutcome::Success);
+    tracing::info!(granted = %record.granted, refused = %refused, "signed in");
+    let jar = jar
+        .clone()
+        .add(state.cookies.session_cookie(id.cookie_value()));
+    Ok((jar, found(login.return_to.as_str())))
+}
+
+/// The provider answered with an error (e.g. the user refused consent):
+/// nothing changes but the record of what was declined; the user lands on
+/// the app.
+async fn provider_error(
+    state: &AppState,
+    jar: &CookieJar,
+    login: &LoginState,
+    existing: Option<(SessionId, SessionRecord)>,
+    error: &str,
+) -> Result<(CookieJar, Response), Response> {
+    let code: String = error
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || *c == '_')
+        .take(40)
+        .collect();
+    state.metrics.login(LoginOutcome::ProviderError);
+    if code == "access_denied" {
+        state.metrics.consent(ConsentOutcome::Denied);
+    }
+    tracing::info!(error = %code, "the provider returned an error");
+    match existing {
+        Some((id, record)) if !record.reauth_required => {
+            if code == "access_denied" && !login.incremental.is_empty() {
+                let refused = login.incremental;
+                crate::refresh::update_session(state, &id, |r| {
+                    r.record_consent(refused, Utc::now())
+                })
+                .await
+                .map_err(IntoResponse::into_response)?;
+            }
+            Ok((jar.clone(), found(login.return_to.as_str())))
+        }
+        _ => Ok((jar.clone(), found(&format!("/signin?error={code}")))),
+    }
+}
+
+async fn fetch_userinfo(state: &AppState, access: &Secret) -> Result<UserInfo, AppError> {
+    let url = state
+        .api_url("/v2/userinfo", None)
+        .map_err(AppError::internal)?;
+    let response = state
+        .api_http
+        .get(url)
+        .bearer_auth(access.expose())
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                AppError::UpstreamTimeout
+            } else {
+                AppError::UpstreamUnavailable(format!(
+                    "userinfo: {}",
+                    crate::oidc::error_chain(&e.without_url())
+                ))
+            }
+        })?;
+    if !response.status().is_success() {
+        return Err(AppError::UpstreamUnavailable(format!(
+            "userinfo answered {}",
+            response.status()
+        )));
+    }
+    response.json::<UserInfo>().await.map_err(|e| {
+        AppError::UpstreamUnavailable(format!("userinfo is malformed: {}", e.without_url()))
+    })
+}
+
+/// The tenant to work in: the first of the user's tenants that the
+/// allow-list permits (any, without an allow-list).
+fn choose_tenant(state: &AppState, tenants: &[TenantRef]) -> Option<TenantRef> {
+    tenants
+        .iter()
+        .filter(|t| giponext_shared::operations::is_valid_param(&t.id))
+        .find(|t| match &state.config.allowed_tenants {
+            None => true,
+            Some(allowed) => allowed.iter().any(|a| a.as_str() == t.id),
+        })
+        .cloned()
+}
