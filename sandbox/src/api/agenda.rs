@@ -115,12 +115,12 @@ fn find_appointment(
 fn range(ctx: &Ctx) -> Result<(Option<NaiveDateTime>, Option<NaiveDateTime>), ApiFailure> {
     let from = ctx.query.bound("from", false)?;
     let to = ctx.query.bound("to", true)?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if t <= f {
-            return Err(ApiFailure::BadRequest(
-                "query parameter to must be after from".into(),
-            ));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && t <= f
+    {
+        return Err(ApiFailure::BadRequest(
+            "query parameter to must be after from".into(),
+        ));
     }
     Ok((from, to))
 }
@@ -222,16 +222,16 @@ pub fn create_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
         error("end", "must be after start".into());
     } else if input.end - input.start > Duration::hours(12) {
         error("end", "an appointment lasts at most 12 hours".into());
-    } else if let Some(agenda) = &agenda {
-        if !within_hours(agenda, input.start, input.end) {
-            error(
-                "start",
-                format!(
-                    "is outside the working hours of {} ({})",
-                    agenda.agenda.name, agenda.hours
-                ),
-            );
-        }
+    } else if let Some(agenda) = &agenda
+        && !within_hours(agenda, input.start, input.end)
+    {
+        error(
+            "start",
+            format!(
+                "is outside the working hours of {} ({})",
+                agenda.agenda.name, agenda.hours
+            ),
+        );
     }
     if input
         .notes

@@ -148,17 +148,17 @@ async fn serve(state: Arc<SandboxState>, request: Request) -> Result<Reply, ApiF
         .rate_limiter
         .check(&claims.client_id)
         .map_err(ApiFailure::RateLimited)?;
-    if let Some(scope) = operation.scope {
-        if !claims.scopes().contains(scope) {
-            return Err(ApiFailure::InsufficientScope(scope));
-        }
+    if let Some(scope) = operation.scope
+        && !claims.scopes().contains(scope)
+    {
+        return Err(ApiFailure::InsufficientScope(scope));
     }
     let user = users::by_sub(&claims.sub)
         .ok_or_else(|| ApiFailure::InvalidToken("the token's user does not exist".into()))?;
-    if let Some(tenant) = matched.tenant_id() {
-        if tenant != claims.tenant {
-            return Err(ApiFailure::NotFound(format!("tenant {tenant} not found")));
-        }
+    if let Some(tenant) = matched.tenant_id()
+        && tenant != claims.tenant
+    {
+        return Err(ApiFailure::NotFound(format!("tenant {tenant} not found")));
     }
     if !user
         .permissions

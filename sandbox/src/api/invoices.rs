@@ -137,12 +137,12 @@ pub fn list(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     let page = ctx.query.page()?;
     let from = ctx.query.date("from")?;
     let to = ctx.query.date("to")?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if t < f {
-            return Err(ApiFailure::BadRequest(
-                "query parameter to must not be before from".into(),
-            ));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && t < f
+    {
+        return Err(ApiFailure::BadRequest(
+            "query parameter to must not be before from".into(),
+        ));
     }
     let mut filter = Filter::tenant(&ctx.tenant);
     if let Some(from) = from {

@@ -231,6 +231,7 @@ pub fn like_pattern(term: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -303,6 +303,7 @@ pub fn update(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

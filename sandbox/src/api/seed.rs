@@ -430,6 +430,7 @@ fn seed_invoices(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

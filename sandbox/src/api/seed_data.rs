@@ -71,6 +71,7 @@ pub struct TreatmentSeed {
     pub vat: u8,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn t(
     id: &'static str,
     code: &'static str,
