@@ -90,7 +90,8 @@ pub async fn run(
             Poll::Token(tokens) => break Ok(tokens),
             Poll::Pending => {}
             Poll::SlowDown => {
-                interval += SLOW_DOWN_STEP;
+                // Never below what the server asked for, then 5 s more.
+                interval = interval.max(details.interval()) + SLOW_DOWN_STEP;
                 clear_countdown(ui);
                 eprintln!(
                     "The server asked to slow down; polling every {:.1}s now.",
