@@ -2,6 +2,7 @@
 
 mod data;
 mod errors;
+mod flow;
 mod table;
 mod writes;
 
