@@ -152,14 +152,21 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
             "the body must be a JSON object".into(),
         ));
     }
-    serde_json::from_value(value).map_err(|e| {
-        let message = e.to_string();
-        // serde names the field for a missing one; use it when it does.
-        let field = message
+    // serde_path_to_error names the field that failed, e.g.
+    // `lines[1].quantity`, so a wrong type gets a field error like any other.
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // A missing field is reported at its parent; serde names it.
+        let missing = message
             .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-            .unwrap_or("body")
-            .to_owned();
+            .and_then(|rest| rest.split('`').next());
+        let field = match (missing, path.as_str()) {
+            (Some(name), ".") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, ".") => "body".to_owned(),
+            (None, path) => path.to_owned(),
+        };
         ApiFailure::field(&field, message)
     })
 }
@@ -311,10 +318,10 @@ mod tests {
             ApiFailure::Validation(f) => assert_eq!(f[0].field, "n"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            json_body::<In>(br#"{"n":"x"}"#).unwrap_err(),
-            ApiFailure::Validation(_)
-        ));
+        match json_body::<In>(br#"{"n":"x"}"#).unwrap_err() {
+            ApiFailure::Validation(f) => assert_eq!(f[0].field, "n"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(json_body::<In>(br#"{"n":3}"#).unwrap().n, 3);
     }
 

@@ -234,15 +234,43 @@ async fn bad_queries_and_bodies_are_400_with_a_message() {
         let error: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error["error"], "bad_request", "{body:?}");
     }
-    // The wrong type for a field: a clear 4xx, never a 500.
-    let answer = api
-        .post(
-            &token,
-            &format!("{MAIN}/appointments"),
-            &json!({"agendaId": 5, "patientId": "x"}),
-        )
-        .await;
-    assert!(answer.status.is_client_error(), "{}", answer.status);
+    // The wrong type for a field: 422 naming it, never a 500.
+    for (list, body, field) in [
+        (
+            "appointments",
+            json!({"agendaId": 5, "patientId": "x"}),
+            "agendaId",
+        ),
+        (
+            "appointments",
+            json!({"agendaId": "ag-ortopedia", "patientId": 1}),
+            "start",
+        ),
+        (
+            "invoices",
+            json!({"patientId": 1, "priceListId": "pl-privati", "lines": [{"treatmentId": "tr-ecg", "quantity": -1}]}),
+            "lines[0].quantity",
+        ),
+        (
+            "invoices",
+            json!({"patientId": 1, "priceListId": "pl-privati", "lines": [{"quantity": 1}]}),
+            "lines[0].treatmentId",
+        ),
+        ("patients", json!({"firstName": ["Ada"]}), "firstName"),
+    ] {
+        let answer = api.post(&token, &format!("{MAIN}/{list}"), &body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.body
+        );
+        assert_eq!(
+            answer.body["fields"][0]["field"], field,
+            "{body}: {}",
+            answer.body
+        );
+    }
     let too_big = "x".repeat(2 * 1024 * 1024);
     let response = http
         .post(&url)
