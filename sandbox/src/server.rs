@@ -138,6 +138,13 @@ impl RunningSandbox {
         clients.push(client);
     }
 
+    /// Throws away every API record (patients, appointments, invoices, ...)
+    /// and seeds the clinic afresh, as a new store would be seeded today.
+    /// Grants, keys and sessions of the account server are kept.
+    pub fn reseed(&self) -> anyhow::Result<()> {
+        crate::api::reseed(&self.state.db, &self.state.config)
+    }
+
     /// Stops serving and waits for the server task to end.
     pub async fn shutdown(mut self) {
         self.stop();

@@ -322,8 +322,7 @@ async fn two_fresh_sandboxes_hold_the_same_data_and_reseed_restores_it() {
         StatusCode::CREATED
     );
     assert_ne!(seeded, snapshot(&a).await);
-    let state = a.sandbox.state();
-    giponext_sandbox::api::reseed(&state.db, &state.config).unwrap();
+    a.sandbox.reseed().unwrap();
     assert_eq!(seeded, snapshot(&a).await);
 }
 
