@@ -395,3 +395,89 @@ impl Form {
         fields
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONSENT: &str = r#"<form method="post" action="/oauth2/consent">
+        <input type="hidden" name="request" value="r1"><input type="hidden" name="csrf" value="c1">
+        <input type="checkbox" name="scope" value="openid" checked disabled>
+        <input type="checkbox" name="scope" value="giponext.patients" checked>
+        <input type="checkbox" name="scope" value="giponext.invoices" checked>
+        <button type="submit" name="decision" value="allow">Consenti</button>
+        <button type="submit" name="decision" value="deny">Nega</button></form>"#;
+
+    fn consent_form() -> Form {
+        let base = Url::parse("http://127.0.0.1:1/oauth2/consent?request=r1").expect("URL");
+        Page::parse(CONSENT)
+            .form(&base)
+            .expect("parses")
+            .expect("has a form")
+    }
+
+    #[test]
+    fn consent_ticks_exactly_the_chosen_scopes_and_keeps_hidden_fields() {
+        let form = consent_form();
+        assert_eq!(form.action.as_str(), "http://127.0.0.1:1/oauth2/consent");
+        let grant = form.consent_fields(Consent::Grant(ScopeSet::of(&[
+            Scope::Invoices,
+            Scope::Agenda,
+        ])));
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            grant,
+            pairs(&[
+                ("request", "r1"),
+                ("csrf", "c1"),
+                ("scope", "giponext.invoices"),
+                ("decision", "allow")
+            ])
+        );
+        let all = form.consent_fields(Consent::GrantAll);
+        assert!(all.contains(&("scope".into(), "giponext.patients".into())));
+        assert!(
+            !all.iter().any(|(_, v)| v == "openid"),
+            "disabled boxes are not submitted"
+        );
+        let deny = form.consent_fields(Consent::Deny);
+        assert_eq!(
+            deny.last(),
+            Some(&("decision".to_owned(), "deny".to_owned()))
+        );
+    }
+
+    #[test]
+    fn login_fields_replace_username_and_password() {
+        let html = r#"<form action="/oauth2/login"><input type="hidden" name="request" value="r">
+            <input name="username" value="old"><input type="password" name="password"></form>"#;
+        let base = Url::parse("http://h/x").expect("URL");
+        let form = Page::parse(html)
+            .form(&base)
+            .expect("parses")
+            .expect("form");
+        assert!(form.has_field("password"));
+        let fields = form.login_fields("mario.rossi", "sandbox");
+        assert_eq!(fields.iter().filter(|(k, _)| k == "username").count(), 1);
+        assert!(fields.contains(&("username".into(), "mario.rossi".into())));
+        assert!(fields.contains(&("request".into(), "r".into())));
+    }
+
+    #[test]
+    fn the_redirect_uri_is_read_from_an_authorization_request() {
+        let url =
+            Url::parse("http://h/oauth2/authorize?client_id=c&redirect_uri=http%3A%2F%2Fapp%2Fcb")
+                .expect("URL");
+        assert_eq!(redirect_uri_of(&url).as_deref(), Some("http://app/cb"));
+        assert_eq!(
+            redirect_uri_of(&Url::parse("http://h/auth/login").expect("URL")),
+            None
+        );
+        let cb = Url::parse("http://app/cb?code=1&state=2").expect("URL");
+        assert_eq!(without_query(&cb), "http://app/cb");
+    }
+}

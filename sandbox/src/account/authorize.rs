@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -120,12 +121,19 @@ fn is_pkce_challenge(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `GET /oauth2/authorize`.
+/// `GET /oauth2/authorize`, or `POST` with the same parameters as a form
+/// body (OpenID Connect Core §3.1.2.1).
 pub async fn authorize(
     State(state): State<Arc<SandboxState>>,
     jar: CookieJar,
     RawQuery(raw): RawQuery,
+    body: Bytes,
 ) -> Response {
+    let raw = if body.is_empty() {
+        raw
+    } else {
+        Some(String::from_utf8_lossy(&body).into_owned())
+    };
     let q = match parse_query(raw.as_deref()) {
         Ok(q) => q,
         Err(dup) => {

@@ -180,3 +180,33 @@ pub fn normalize_user_code(code: &str) -> String {
         .map(|c| c.to_ascii_uppercase())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_compare_as_people_type_them() {
+        assert_eq!(normalize_user_code("bcdf ghjk"), "BCDFGHJK");
+        assert_eq!(normalize_user_code("BCDF-GHJK"), "BCDFGHJK");
+        let mut flows = Flows::default();
+        flows.devices.insert(
+            "k".into(),
+            DeviceAuth {
+                client_id: "c".into(),
+                user_code: "BCDF-GHJK".into(),
+                scopes: ScopeSet::EMPTY,
+                expires_at: i64::MAX,
+                interval: 5,
+                last_poll: None,
+                status: DeviceStatus::Pending,
+            },
+        );
+        assert!(flows.device_by_user_code("bcdfghjk").is_some());
+        assert!(flows.device_by_user_code("BCDF-GHJX").is_none());
+        assert!(
+            flows.device_by_user_code("--").is_none(),
+            "an empty code matches nothing"
+        );
+    }
+}

@@ -89,7 +89,10 @@ pub fn router() -> Router<Arc<SandboxState>> {
             get(discovery::openid_configuration),
         )
         .route("/oauth2/jwks", get(discovery::jwks))
-        .route("/oauth2/authorize", get(authorize::authorize))
+        .route(
+            "/oauth2/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route(
             "/oauth2/login",
             get(interact::login_form).post(interact::login_submit),

@@ -233,3 +233,17 @@ pub fn logged_out_page() -> Response {
         "<p id=\"result\" data-result=\"logged-out\">Hai chiuso la sessione su GipoNext (sandbox).</p>",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(esc("Già concesso"), "Già concesso");
+    }
+}

@@ -343,3 +343,19 @@ async fn the_token_endpoint_is_rate_limited_per_client() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn authorization_requests_may_be_posted_as_a_form() {
+    let sb = sandbox().await;
+    let url = authorize_url(&sb, |_| {});
+    let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let res = http()
+        .post(format!("{}/oauth2/authorize", issuer(&sb)))
+        .form(&form)
+        .send()
+        .await
+        .expect("answers");
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location = res.headers()["location"].to_str().expect("ascii");
+    assert!(location.starts_with("/oauth2/login"), "{location}");
+}
