@@ -803,3 +803,211 @@ async fn patients_create_get_and_usage_errors() {
     let missing = env.run(&["patients", "get", "999999999"]).await;
     assert_eq!(missing.code, 7, "{missing:?}");
 }
+
+#[tokio::test]
+async fn rate_limited_export_waits_for_retry_after_and_completes() {
+    let mut config = SandboxConfig::for_tests();
+    config.rate_limit = giponext_sandbox::config::RateLimit {
+        requests: 8,
+        window: Duration::from_secs(2),
+    };
+    let env = Env::start(config).await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = env
+        .run(&[
+            "invoices",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("Rate limited by GipoNext; waiting"),
+        "{}",
+        out.stderr
+    );
+    let rows = out.stdout.lines().count() - 1;
+    assert!(rows >= 1000, "every page arrived despite 429s: {rows}");
+}
+
+#[tokio::test]
+async fn a_grant_revoked_on_the_platform_ends_the_session_cleanly() {
+    let env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.sandbox.revoke_grants(users::MARIO), 1);
+    // The access token gets 401, the refresh gets invalid_grant: log in again.
+    let out = env.run(&["invoices", "list", "--json"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("giponext login"), "{}", out.stderr);
+    assert!(env.stored().is_none(), "the dead login is forgotten");
+    let out = env.run(&["auth", "status"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+}
+
+/// A proxy in front of the sandbox's API that answers 503 to the first
+/// `fail_first` requests of each method, and counts what it saw.
+struct FlakyProxy {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
+}
+
+impl FlakyProxy {
+    async fn start(upstream: String, fail_first: usize) -> FlakyProxy {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, u16)>::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (http, log, upstream) = (http.clone(), log.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.trim_end().to_owned());
+                    }
+                    let Some(request_line) = head.first() else {
+                        return;
+                    };
+                    let mut parts = request_line.split(' ');
+                    let (method, target) = (
+                        parts.next().unwrap_or("").to_owned(),
+                        parts.next().unwrap_or("").to_owned(),
+                    );
+                    let header = |name: &str| {
+                        head.iter().skip(1).find_map(|h| {
+                            let (k, v) = h.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                    };
+                    let length: usize = header("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body).await;
+                    let earlier = log
+                        .lock()
+                        .expect("log")
+                        .iter()
+                        .filter(|(m, _)| *m == method)
+                        .count();
+                    let (status, bytes) = if earlier < fail_first {
+                        (
+                            503u16,
+                            b"{\"error\":\"unavailable\",\"message\":\"try later\"}".to_vec(),
+                        )
+                    } else {
+                        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+                        let mut req = http.request(m, format!("{upstream}{target}")).body(body);
+                        for name in ["authorization", "content-type", "accept"] {
+                            if let Some(v) = header(name) {
+                                req = req.header(name, v);
+                            }
+                        }
+                        let res = req.send().await.expect("upstream");
+                        (
+                            res.status().as_u16(),
+                            res.bytes().await.expect("body").to_vec(),
+                        )
+                    };
+                    log.lock().expect("log").push((method, status));
+                    let mut stream = reader.into_inner();
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        bytes.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let _ = stream.write_all(&bytes).await;
+                });
+            }
+        });
+        FlakyProxy { url, seen }
+    }
+
+    fn seen(&self, method: &str) -> Vec<u16> {
+        self.seen
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_for_reads_but_never_for_writes() {
+    let mut env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "patients"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let upstream = env
+        .sandbox
+        .api_base()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = FlakyProxy::start(upstream, 2).await;
+    env.vars
+        .push(("GIPONEXT_API_BASE".into(), proxy.url.clone()));
+
+    let out = env.run(&["patients", "list", "--json"]).await;
+    assert_eq!(out.code, 0, "two 503s, then success: {out:?}");
+    assert_eq!(&proxy.seen("GET")[..3], [503, 503, 200]);
+    assert!(!json(&out).as_array().expect("list").is_empty());
+
+    let birth = chrono::NaiveDate::from_ymd_opt(1980, 1, 2).expect("date");
+    let code =
+        giponext_shared::fiscal_code::FiscalCode::compute("Neri", "Paolo", birth, false, "H501")
+            .expect("a code")
+            .as_str()
+            .to_owned();
+    let out = env
+        .run(&[
+            "patients",
+            "create",
+            "--first-name",
+            "Paolo",
+            "--last-name",
+            "Neri",
+            "--fiscal-code",
+            &code,
+        ])
+        .await;
+    assert_eq!(out.code, 7, "{out:?}");
+    assert_eq!(
+        proxy.seen("POST"),
+        [503],
+        "a write is sent once, never retried"
+    );
+}
