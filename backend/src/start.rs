@@ -44,6 +44,21 @@ impl RunningBff {
         &self.state
     }
 
+    /// Test hook: marks the access token of the session with this cookie
+    /// value as expired now, so the next API call refreshes. Returns whether
+    /// the session exists.
+    pub async fn expire_access_token(&self, session_cookie: &str) -> bool {
+        let Some(id) = crate::types::SessionId::from_cookie(session_cookie) else {
+            return false;
+        };
+        let now = chrono::Utc::now();
+        matches!(
+            crate::refresh::update_session(&self.state, &id, |r| r.tokens.access_expires_at = now)
+                .await,
+            Ok(Some(_))
+        )
+    }
+
     /// The embedded sandbox, when `GIPONEXT_ISSUER` was unset.
     #[cfg(feature = "embedded-sandbox")]
     pub fn sandbox(&self) -> Option<&giponext_sandbox::RunningSandbox> {

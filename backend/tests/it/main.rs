@@ -11,3 +11,5 @@ mod attacks;
 mod flows;
 mod proxy;
 mod refresh;
+#[cfg(feature = "embedded-sandbox")]
+mod sandbox;
