@@ -4,7 +4,8 @@
 #
 #   scripts/ensure-tools.sh            # everything
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
-#                                      # wasm_bindgen, binaryen, chromium)
+#                                      # wasm_bindgen, binaryen, chromium,
+#                                      # interop)
 #
 # Versions are pinned where the build depends on them: wasm-bindgen-cli must
 # equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
@@ -76,6 +77,33 @@ ensure_chromium() {
     apt_install chromium chromium-driver
 }
 
+interop_installed() {
+    # node_modules holds exactly the oidc-provider version package.json pins.
+    local dir="$ROOT/tests/interop" want
+    want="$(sed -n 's/.*"oidc-provider": "\([0-9.]*\)".*/\1/p' "$dir/package.json")"
+    [ -n "$want" ] && [ -f "$dir/node_modules/oidc-provider/package.json" ] \
+        && grep -q "\"version\": \"$want\"" "$dir/node_modules/oidc-provider/package.json"
+}
+
+ensure_interop() {
+    # The independent OpenID provider of the interop tests: panva's
+    # oidc-provider from npm, pinned by tests/interop/package-lock.json.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
+    if interop_installed; then
+        return
+    fi
+    # Several test binaries may ask at once: one installs, the others wait.
+    (
+        flock 9
+        if ! interop_installed; then
+            log "installing the interop provider (npm ci in tests/interop)"
+            npm ci --prefix "$ROOT/tests/interop" --no-audit --no-fund >&2
+        fi
+    ) 9>"$ROOT/tests/interop/.install.lock"
+}
+
 apt_install() {
     log "apt-get install $*"
     if [ "$(id -u)" -ne 0 ]; then
@@ -93,7 +121,7 @@ tools_path() {
 
 main() {
     if [ "$#" -eq 0 ]; then
-        set -- wasm_target trunk wasm_bindgen binaryen chromium
+        set -- wasm_target trunk wasm_bindgen binaryen chromium interop
     fi
     for tool in "$@"; do
         case "$tool" in
@@ -102,6 +130,7 @@ main() {
             wasm_bindgen) ensure_wasm_bindgen ;;
             binaryen) ensure_binaryen ;;
             chromium) ensure_chromium ;;
+            interop) ensure_interop ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;
         esac

@@ -1,0 +1,17 @@
+//! Interop against an independent OpenID provider (panva's `oidc-provider`
+//! from npm, started by `giponext_e2e::interop::Harness`).
+//!
+//! - `provider`: the harness itself, driven by the plain `openidconnect`
+//!   crate: discovery, code flow with per-scope consent, refresh rotation
+//!   and reuse detection, revocation, RP-initiated logout (`provider`), and
+//!   the device flow for confidential and public clients (`device`).
+//!
+//! These tests need `node` and `npm`; `scripts/ensure-tools.sh interop`
+//! (called by the harness) installs them and the provider, and a failure
+//! fails the test: nothing is skipped.
+
+mod interop {
+    pub mod common;
+    pub mod device;
+    pub mod provider;
+}
