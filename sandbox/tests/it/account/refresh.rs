@@ -206,3 +206,45 @@ async fn an_expired_access_token_is_refused() {
         Err(TokenError::Expired)
     ));
 }
+
+/// `GET /v2/userinfo` (the discovered userinfo endpoint) with `access`.
+async fn userinfo(sb: &RunningSandbox, access: &str) -> (u16, Value) {
+    let doc: Value = http()
+        .get(format!("{}/.well-known/openid-configuration", issuer(sb)))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    let res = http()
+        .get(
+            doc["userinfo_endpoint"]
+                .as_str()
+                .expect("userinfo endpoint"),
+        )
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("answers");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn tokens_from_the_flow_work_at_the_api_until_revoked() {
+    let sb = sandbox().await;
+    let (access, r1) = mario(&sb).await;
+    let (status, body) = userinfo(&sb, &access).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sub"], "user-7f3a9c01");
+    assert_eq!(body["tenants"][0]["id"], "tenant-abc123");
+
+    let (status, _, _) = post_form(&sb, "/oauth2/revoke", &[("token", &r1)], WEB_BASIC).await;
+    assert_eq!(status, 200);
+    let (status, body) = userinfo(&sb, &access).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+}
