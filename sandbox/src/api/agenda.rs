@@ -171,6 +171,11 @@ pub fn get_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFai
     }
 }
 
+/// The centre's local time now.
+fn now() -> NaiveDateTime {
+    chrono::Local::now().naive_local()
+}
+
 /// Whether `[start, end)` lies inside one working period of the agenda.
 fn within_hours(agenda: &AgendaRow, start: NaiveDateTime, end: NaiveDateTime) -> bool {
     start.date() == end.date() && works_on(&agenda.weekdays, start.date()) && {
@@ -222,6 +227,8 @@ pub fn create_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
         error("end", "must be after start".into());
     } else if input.end - input.start > Duration::hours(12) {
         error("end", "an appointment lasts at most 12 hours".into());
+    } else if input.start < now() {
+        error("start", "is in the past".into());
     } else if let Some(agenda) = &agenda
         && !within_hours(agenda, input.start, input.end)
     {
@@ -303,7 +310,8 @@ pub fn cancel_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
 }
 
 /// `GET .../availabilities?agendaId=&from=&to=`: free slots of each agenda's
-/// working hours (slots of the agenda's length) that no booking overlaps.
+/// working hours (slots of the agenda's length) that no booking overlaps and
+/// that have not begun yet.
 /// Defaults to the next seven days from today; at most 31 days at once.
 pub fn list_availabilities(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     let page = ctx.query.page()?;
@@ -340,6 +348,8 @@ pub fn list_availabilities(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Ap
         "SELECT start, end FROM api_appointments WHERE tenant_id = ?1 AND agenda_id = ?2 AND status = 'booked'
          AND start < ?4 AND end > ?3",
     )?;
+    // A slot that has begun is no longer offered.
+    let now = now();
     let mut free = Vec::new();
     for agenda in &agendas.items {
         let busy: Vec<(String, String)> = booked
@@ -363,7 +373,7 @@ pub fn list_availabilities(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Ap
                         let end = start + slot;
                         let (s, e) = (fmt_datetime(start), fmt_datetime(end));
                         let taken = busy.iter().any(|(bs, be)| *bs < e && *be > s);
-                        if start >= from && end <= to && !taken {
+                        if start >= from && start >= now && end <= to && !taken {
                             free.push(Availability {
                                 agenda_id: agenda.agenda.id.clone(),
                                 start,

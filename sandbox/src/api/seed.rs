@@ -361,9 +361,9 @@ fn seed_clinical(
         let at = day.and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("a valid constant time"))
             + Duration::minutes(rng.below(9 * 60) as i64);
         let body = format!(
-            "Motivo dell'accesso: {}.\nEsame obiettivo: {}\nConclusioni: {}",
-            reason.to_lowercase(),
+            "Prestazione: {}.\nMotivo dell'accesso: {}.\nConclusioni: {}",
             treatment_name(treatment),
+            reason.to_lowercase(),
             rng.pick(data::FINDINGS)
         );
         reports.push((

@@ -271,7 +271,15 @@ async fn list_filters_select_what_they_say() {
         )
         .await;
     assert!(!slots.is_empty());
+    let now = chrono::Local::now()
+        .naive_local()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
     for s in &slots {
+        assert!(
+            s["start"].as_str().unwrap() >= now.as_str(),
+            "a slot that has begun: {s}"
+        );
         assert_eq!(s["agendaId"], "ag-cardiologia");
         for b in &booked {
             assert!(

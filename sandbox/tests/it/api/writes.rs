@@ -180,16 +180,34 @@ async fn booking_and_cancelling_appointments() {
         ),
         ["agendaId", "patientId"]
     );
-    let mut bad = booking.clone();
-    bad["start"] = json!(format!("{today}T03:00:00"));
-    bad["end"] = json!(format!("{today}T03:30:00"));
-    assert_eq!(
-        fields(
-            &api.post(&token, &format!("{MAIN}/appointments"), &bad)
-                .await
+    // Outside working hours (03:00 tomorrow) and in the past (a year ago).
+    let tomorrow = today + chrono::Duration::days(1);
+    let year_ago = today - chrono::Duration::days(365);
+    for (start, end, why) in [
+        (
+            format!("{tomorrow}T03:00:00"),
+            format!("{tomorrow}T03:30:00"),
+            "working hours",
         ),
-        ["start"]
-    );
+        (
+            format!("{year_ago}T10:00:00"),
+            format!("{year_ago}T10:30:00"),
+            "past",
+        ),
+    ] {
+        let mut bad = booking.clone();
+        bad["start"] = json!(start);
+        bad["end"] = json!(end);
+        let answer = api
+            .post(&token, &format!("{MAIN}/appointments"), &bad)
+            .await;
+        assert_eq!(fields(&answer), ["start"]);
+        assert!(
+            answer.body["message"].as_str().unwrap().contains(why),
+            "{}",
+            answer.body
+        );
+    }
     // Cancel: returns it cancelled; twice is a conflict; the slot is free again.
     let path = format!("{MAIN}/appointments/{id}");
     let cancelled = api.call(Some(&token), Method::DELETE, &path, None).await;
