@@ -30,6 +30,9 @@
 //! keyring; a plain file only on explicit opt-in. Logs go to stderr, results
 //! to stdout.
 
+// Unit tests may unwrap: a panic is the failure report.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -193,9 +193,9 @@ impl Row for Invoice {
     }
     fn display_cells(&self) -> Vec<String> {
         let mut cells = self.cells();
-        for i in 4..=6 {
-            let cents: i64 = cells[i].parse().unwrap_or_default();
-            cells[i] = format_eur(cents, Lang::It);
+        for cell in &mut cells[4..=6] {
+            let cents: i64 = cell.parse().unwrap_or_default();
+            *cell = format_eur(cents, Lang::It);
         }
         cells
     }

@@ -50,13 +50,11 @@ pub async fn run(
     eprintln!();
     eprintln!("    {}", details.user_code().secret());
     eprintln!();
-    if let Some(complete) = details.verification_uri_complete() {
-        if !options.no_qr {
-            eprintln!(
-                "Or scan this QR code with a phone (it opens the page with the code filled in):"
-            );
-            eprintln!("{}", crate::qr::render(complete.secret()));
-        }
+    if let Some(complete) = details.verification_uri_complete()
+        && !options.no_qr
+    {
+        eprintln!("Or scan this QR code with a phone (it opens the page with the code filled in):");
+        eprintln!("{}", crate::qr::render(complete.secret()));
     }
     eprintln!("Client: {client_id}");
     eprintln!("Scopes asked: {}", requested.to_wire());

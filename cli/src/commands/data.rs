@@ -25,10 +25,10 @@ fn op(id: &str) -> &'static Operation {
 }
 
 fn range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Vec<(String, String)>> {
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(Failure::new(Exit::Usage, format!("--from {f} is after --to {t}")).into());
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(Failure::new(Exit::Usage, format!("--from {f} is after --to {t}")).into());
     }
     let mut q = Vec::new();
     if let Some(f) = from {
