@@ -323,12 +323,18 @@ fn load_or_create_dev_key(path: &Path) -> anyhow::Result<SessionKey> {
     Ok(key)
 }
 
-/// Validates the configuration and the provider; returns every problem.
+/// Validates the configuration from the environment and the provider;
+/// returns every problem, each naming its variable.
 pub async fn check_config() -> Vec<String> {
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(errors) => return errors.0.iter().map(|p| p.to_string()).collect(),
-    };
+    match Config::from_env() {
+        Ok(config) => check(&config).await,
+        Err(errors) => errors.0.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// Checks a parsed configuration against its provider: reachable, S256,
+/// code flow, token endpoint, registered scopes offered.
+pub async fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     match &config.upstream {
         Upstream::Embedded => {

@@ -125,6 +125,8 @@ pub struct Inner {
     /// Every token issued, for the leak scan.
     pub issued: Vec<String>,
     pub userinfo_tenants: Vec<(String, String)>,
+    /// Discovery lists only `plain` PKCE (an unfit provider).
+    pub no_s256: bool,
 }
 
 #[derive(Clone)]
@@ -180,7 +182,12 @@ pub async fn start() -> (Fake, String, tokio::task::JoinHandle<()>) {
 }
 
 async fn discovery(State(f): State<Fake>) -> Json<Value> {
-    let issuer = f.with(|i| i.issuer.clone());
+    let (issuer, no_s256) = f.with(|i| (i.issuer.clone(), i.no_s256));
+    let pkce = if no_s256 {
+        json!(["plain"])
+    } else {
+        json!(["S256"])
+    };
     Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -191,7 +198,7 @@ async fn discovery(State(f): State<Fake>) -> Json<Value> {
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "code_challenge_methods_supported": ["S256"],
+        "code_challenge_methods_supported": pkce,
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ScopeSet::all().iter().map(|s| s.as_str()).collect::<Vec<_>>(),

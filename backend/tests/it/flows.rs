@@ -359,3 +359,37 @@ async fn tenant_outside_allow_list_is_refused_and_revoked() {
     assert!(s.client.session_cookie().is_none());
     assert_eq!(s.fake.with(|i| i.revocations), 1);
 }
+
+#[tokio::test]
+async fn check_config_names_provider_problems() {
+    let s = FakeSetup::start().await;
+    let issuer = s.fake.with(|i| i.issuer.clone());
+    let mut config = giponext_bff::Config::for_tests();
+    config.upstream = giponext_bff::config::Upstream::External {
+        issuer: issuer.clone(),
+        api_base: url::Url::parse(&issuer).unwrap(),
+    };
+    assert_eq!(giponext_bff::check(&config).await, Vec::<String>::new());
+
+    s.fake.with(|i| i.no_s256 = true);
+    let problems = giponext_bff::check(&config).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("GIPONEXT_ISSUER") && problems[0].contains("S256"));
+    let mut refused = giponext_bff::Config::for_tests();
+    refused.upstream = config.upstream.clone();
+    let err = giponext_bff::serve(refused)
+        .await
+        .err()
+        .expect("no S256: refuse to start");
+    assert!(err.to_string().contains("S256"), "{err}");
+
+    config.upstream = giponext_bff::config::Upstream::External {
+        issuer: "http://127.0.0.1:9".into(),
+        api_base: url::Url::parse("http://127.0.0.1:9").unwrap(),
+    };
+    let problems = giponext_bff::check(&config).await;
+    assert!(
+        problems[0].starts_with("GIPONEXT_ISSUER") && problems[0].contains("unreachable"),
+        "{problems:?}"
+    );
+}
