@@ -8,7 +8,34 @@
 //! operation's scope, the tenant, the user's own GipoNext permission.
 //!
 //! Data lives in SQLite (tables `api_*`, see [`schema`]) and is seeded
-//! deterministically the first time (see [`seed`]).
+//! deterministically the first time (see [`seed`]; [`reseed`] starts over).
+//!
+//! # Lists
+//! Every list is paged: `offset` (from 0) and `limit` (default 20, 1 to 100;
+//! anything else is a 400), answered with the `Page` envelope
+//! (`items`, `totalCount`, `offset`, `limit`, `hasMore`), in a stable order
+//! (by id; appointments by start then id; free slots by start then agenda).
+//! Filters (a repeated or malformed parameter is a 400 naming it):
+//!
+//! | List | Parameters |
+//! |---|---|
+//! | patients | `search`: every word must match first, middle or last name or fiscal code, ignoring (ASCII) case |
+//! | appointments | `from`, `to` (date = whole day, or local date-time; overlap), `agendaId`, `patientId`, `status` (`booked`/`cancelled`) |
+//! | availabilities | `agendaId`, `from`, `to` (default: today and the next 7 days; at most 31 days); slots not yet begun |
+//! | treatments | `category` |
+//! | episodes | `patientId`, `status` (`open`/`closed`) |
+//! | medicalreports | `patientId`, `episodeId` |
+//! | invoices | `from`, `to` (dates, inclusive), `patientId` |
+//!
+//! # Writes
+//! Bodies are JSON (`Content-Type: application/json` when given; at most
+//! 1 MiB). Malformed JSON is a 400 `bad_request`; a missing or wrong-typed
+//! field, or invalid data, a 422 `validation_failed` with `fields`
+//! (`field` is the JSON path, e.g. `fiscalCode`, `lines[1].quantity`).
+//! Updates (`PUT`) carry the `version` read; a stale one is a 409
+//! `conflict`. A duplicate fiscal code, an overlapping booking and a second
+//! cancellation are 409 too. Bookings must fall inside one working period of
+//! the agenda and not in the past. Every write is one SQLite transaction.
 
 use std::sync::Arc;
 
