@@ -62,7 +62,11 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command(BIN, args)
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -1009,5 +1013,93 @@ async fn server_errors_are_retried_for_reads_but_never_for_writes() {
         proxy.seen("POST"),
         [503],
         "a write is sent once, never retried"
+    );
+}
+
+#[tokio::test]
+async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // `script` gives the binary a terminal (stdin and stderr are ttys), as a
+    // person at a shell would have.
+    let line = format!("{BIN} patients list --json");
+    let mut child = env
+        .command("script", &["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let mut read_until = async |needle: &str, seen: &mut String| {
+        while !seen.contains(needle) {
+            let n = tokio::time::timeout(Duration::from_secs(30), stdout.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("waiting for {needle:?} in {seen}"))
+                .expect("read");
+            assert!(n > 0, "ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    read_until("[Y/n]", &mut seen).await;
+    assert!(seen.contains("needs giponext.patients"), "{seen}");
+    stdin.write_all(b"y\n").await.expect("answer");
+    read_until("Scopes asked:", &mut seen).await;
+    let lines: Vec<&str> = seen.split('\n').map(str::trim).collect();
+    let uri = lines
+        .iter()
+        .find(|l| l.starts_with("http"))
+        .expect("URI")
+        .to_string();
+    let at = lines
+        .iter()
+        .position(|l| *l == "and enter the code:")
+        .expect("code label");
+    let user_code = lines[at + 1..]
+        .iter()
+        .find(|l| !l.is_empty())
+        .expect("code")
+        .to_string();
+    assert!(
+        seen.contains("Scopes asked: openid offline_access giponext.patients giponext.invoices"),
+        "the held scopes plus exactly the missing one: {seen}"
+    );
+    approve(&Prompt { uri, user_code }, users::MARIO, Consent::GrantAll).await;
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("finishes")
+        .expect("wait");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest).await;
+    seen.push_str(&rest);
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(
+        seen.contains("\"fiscalCode\""),
+        "the list ran after the login: {seen}"
+    );
+    assert!(
+        seen.contains("left"),
+        "a countdown is drawn on a terminal: {seen}"
+    );
+    drop(stdin);
+    let v = json(&env.run(&["auth", "status", "--json"]).await);
+    assert_eq!(
+        names(&v["granted"]),
+        [
+            "openid",
+            "offline_access",
+            "giponext.patients",
+            "giponext.invoices"
+        ]
     );
 }
