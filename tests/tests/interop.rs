@@ -5,12 +5,15 @@
 //!   crate: discovery, code flow with per-scope consent, refresh rotation
 //!   and reuse detection, revocation, RP-initiated logout (`provider`), and
 //!   the device flow for confidential and public clients (`device`).
+//! - `bff`: the product's backend in-process against the provider: partial,
+//!   incremental and refused consent, refresh with rotation, logout.
 //!
 //! These tests need `node` and `npm`; `scripts/ensure-tools.sh interop`
 //! (called by the harness) installs them and the provider, and a failure
 //! fails the test: nothing is skipped.
 
 mod interop {
+    pub mod bff;
     pub mod common;
     pub mod device;
     pub mod provider;
