@@ -393,3 +393,69 @@ async fn check_config_names_provider_problems() {
         "{problems:?}"
     );
 }
+
+/// A writer that keeps everything logged, for the log scan.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_no_token_code_or_state() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let s = FakeSetup::start().await;
+    let callback = s.provider_redirect("?scope=giponext.invoices").await;
+    let q: std::collections::HashMap<_, _> = callback.query_pairs().into_owned().collect();
+    assert_eq!(s.client.get(callback.as_str()).await.status, 302);
+    let session_cookie = s.client.session_cookie().unwrap();
+    s.client
+        .api(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+            None,
+        )
+        .await;
+    s.fake.expire_access_tokens();
+    s.client
+        .api(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/invoices"),
+            None,
+        )
+        .await;
+    s.client
+        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
+        .await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("signed in") && text.contains("access token refreshed"),
+        "logs were captured"
+    );
+    let mut secrets = s.fake.with(|i| i.issued.clone());
+    secrets.push(q["code"].clone());
+    secrets.push(q["state"].clone());
+    secrets.push(session_cookie);
+    secrets.push(crate::fake_provider::CLIENT_SECRET.to_owned());
+    for secret in secrets.iter().filter(|s| s.len() > 8) {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret was logged: {secret}"
+        );
+    }
+}
