@@ -139,6 +139,12 @@ pub async fn fresh_record(
             mark_reauth(state, id, current).await?;
             Err(reauth())
         }
+        Err(OidcError::Refused(code))
+            if code == "rate_limit_exceeded" || code == "temporarily_unavailable" =>
+        {
+            state.metrics.refresh(Err(false));
+            Err(AppError::RateLimited { retry_after: None })
+        }
         Err(e) => {
             state.metrics.refresh(Err(false));
             Err(AppError::UpstreamUnavailable(format!(

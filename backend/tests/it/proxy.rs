@@ -98,6 +98,16 @@ async fn forwards_allowed_operations_and_refuses_the_rest() {
         "nothing refused reached GipoNext"
     );
 
+    let huge = "x".repeat((1 << 20) + 1);
+    let too_big = s.client.api(Method::POST, &patients(), Some(&huge)).await;
+    assert_eq!(too_big.status, 400);
+    assert!(
+        too_big.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("larger than")
+    );
+
     let no_csrf = s.client.get(&patients()).await;
     assert_eq!(no_csrf.status, 403);
     assert_eq!(no_csrf.json()["type"], "csrf_header_missing");
