@@ -19,7 +19,7 @@
 //!
 //! | List | Parameters |
 //! |---|---|
-//! | patients | `search`: every word must match first, middle or last name or fiscal code, ignoring (ASCII) case |
+//! | patients | `search`: every word must match first, middle or last name or fiscal code, ignoring case and accents |
 //! | appointments | `from`, `to` (date = whole day, or local date-time; overlap), `agendaId`, `patientId`, `status` (`booked`/`cancelled`) |
 //! | availabilities | `agendaId`, `from`, `to` (default: today and the next 7 days; at most 31 days); slots not yet begun |
 //! | treatments | `category` |

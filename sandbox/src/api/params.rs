@@ -222,21 +222,6 @@ impl Filter {
     }
 }
 
-/// A `LIKE` pattern matching `term` anywhere, with `%`, `_` and `\` escaped
-/// (use with `ESCAPE '\'`).
-pub fn like_pattern(term: &str) -> String {
-    let mut out = String::with_capacity(term.len() + 2);
-    out.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -323,11 +308,5 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(json_body::<In>(br#"{"n":3}"#).unwrap().n, 3);
-    }
-
-    #[test]
-    fn like_patterns_are_escaped() {
-        assert_eq!(like_pattern("ro"), "%ro%");
-        assert_eq!(like_pattern("5%_\\"), "%5\\%\\_\\\\%");
     }
 }

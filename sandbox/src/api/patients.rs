@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::dispatch::{Ctx, Reply, json};
 use super::error::ApiFailure;
-use super::params::{Filter, json_body, like_pattern};
+use super::params::{Filter, json_body};
 use super::{opt_date_at, today};
 
 const COLUMNS: &str =
@@ -57,8 +57,45 @@ pub fn exists(conn: &Connection, tenant: &str, id: i64) -> rusqlite::Result<bool
         .is_some())
 }
 
+/// Lower case without accents, so `niccolo` finds `Niccolò` and `NICCOLÒ`.
+fn fold(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' => 'a',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            other => other,
+        })
+        .collect()
+}
+
+/// The ids of `tenant`'s patients matching every word of `search`.
+fn search_ids(conn: &Connection, tenant: &str, search: &str) -> rusqlite::Result<Vec<i64>> {
+    let words: Vec<String> = search.split_whitespace().map(fold).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, first_name || ' ' || COALESCE(middle_name, '') || ' ' || last_name || ' ' || fiscal_code
+         FROM api_patients WHERE tenant_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![tenant], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, text) = row?;
+        let text = fold(&text);
+        if words.iter().all(|w| text.contains(w.as_str())) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 /// `GET .../patients?search=&offset=&limit=`: `search` matches every word
-/// against first, middle and last name and the fiscal code, ignoring case.
+/// against first, middle and last name and the fiscal code, ignoring case
+/// and accents.
 pub fn list(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     let page = ctx.query.page()?;
     let mut filter = Filter::tenant(&ctx.tenant);
@@ -68,12 +105,14 @@ pub fn list(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
                 "query parameter search is longer than 100 characters".into(),
             ));
         }
-        for word in search.split_whitespace() {
-            let pattern = Value::Text(like_pattern(word));
+        let ids = search_ids(conn, &ctx.tenant, search)?;
+        if ids.is_empty() {
+            filter.and("0", []);
+        } else {
+            let placeholders = vec!["?"; ids.len()].join(", ");
             filter.and(
-                "first_name LIKE ? ESCAPE '\\' OR last_name LIKE ? ESCAPE '\\' \
-                 OR middle_name LIKE ? ESCAPE '\\' OR fiscal_code LIKE ? ESCAPE '\\'",
-                std::iter::repeat_n(pattern, 4),
+                &format!("id IN ({placeholders})"),
+                ids.into_iter().map(Value::Integer),
             );
         }
     }
@@ -338,6 +377,12 @@ mod tests {
             fields(validate(bad).err().unwrap()),
             ["firstName", "fiscalCode", "email", "phone"]
         );
+    }
+
+    #[test]
+    fn search_folds_case_and_accents() {
+        assert_eq!(fold("NICCOLÒ D'Angelo"), "niccolo d'angelo");
+        assert_eq!(fold("rzzpla82"), fold("RZZPLA82"));
     }
 
     #[test]

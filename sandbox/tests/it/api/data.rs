@@ -206,6 +206,18 @@ async fn search_matches_names_and_fiscal_codes_ignoring_case() {
         )
         .await;
     assert!(both.iter().any(|p| p["id"] == 5) && both.len() <= found.len());
+    // Accents and case do not matter.
+    let new = json!({"firstName": "Niccolò", "lastName": "D'Angelo", "fiscalCode": super::table::fresh_fiscal_code()});
+    let created = api.post(&token, &format!("{MAIN}/patients"), &new).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let hits = api
+        .get_ok(
+            &token,
+            &format!("{MAIN}/patients?search=NICCOLO%20d'angelo"),
+        )
+        .await;
+    assert_eq!(hits["items"][0]["id"], created.body["id"], "{hits}");
+    assert_eq!(hits["totalCount"], 1);
     // LIKE wildcards are literal.
     assert_eq!(
         api.get_ok(&token, &format!("{MAIN}/patients?search=%25"))
