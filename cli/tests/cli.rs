@@ -1103,3 +1103,50 @@ async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
         ]
     );
 }
+
+#[tokio::test]
+async fn parallel_jobs_share_one_refresh_instead_of_replaying_a_rotated_token() {
+    let env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    // Every job starts with a dead access token and so wants to refresh.
+    let path = env.config_dir().join("credentials.json");
+    let text = std::fs::read_to_string(&path).expect("token file");
+    std::fs::write(
+        &path,
+        text.replace(&env.stored_token("access_token"), "spoiled"),
+    )
+    .expect("write");
+    let before = env.sandbox.stats().refreshes();
+    let args = [
+        "invoices",
+        "list",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        "--json",
+    ];
+    let (a, b, c, d) = tokio::join!(
+        env.run(&args),
+        env.run(&args),
+        env.run(&args),
+        env.run(&args)
+    );
+    for out in [a, b, c, d] {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    assert_eq!(
+        env.sandbox.stats().refreshes(),
+        before + 1,
+        "one refresh served all jobs"
+    );
+    let out = env.run(&["auth", "refresh"]).await;
+    assert_eq!(out.code, 0, "the grant survived: {out:?}");
+}

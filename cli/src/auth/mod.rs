@@ -132,7 +132,25 @@ impl Session {
     /// new one is issued, and replaying it revokes the grant: the new one is
     /// written to the store first, so a crash right after never strands the
     /// user with only a dead token.
+    ///
+    /// Several `giponext` processes (parallel batch jobs) may want to refresh
+    /// at once: an exclusive lock serialises them, and a process that finds
+    /// the stored refresh token already rotated by another adopts the stored
+    /// login instead of replaying its stale token (which would revoke the
+    /// whole grant).
     pub async fn refresh(&mut self) -> Result<()> {
+        let _lock = crate::store::RefreshLock::acquire(&self.config.config_dir).await?;
+        let mine = self.require_login()?.refresh_token.clone();
+        if let Some(stored) = self
+            .store
+            .load()?
+            .filter(|c| c.issuer == self.config.issuer && c.client_id == self.config.client_id)
+            && stored.refresh_token != mine
+        {
+            tracing::debug!("another process refreshed meanwhile; using its tokens");
+            self.credentials = Some(stored);
+            return Ok(());
+        }
         let creds = self.require_login()?.clone();
         let Some(refresh_token) = creds.refresh_token.clone() else {
             return Err(Failure::new(

@@ -98,7 +98,7 @@ impl FileStore {
 }
 
 /// Creates `dir` if needed and makes it 0700.
-fn ensure_private_dir(dir: &Path) -> Result<()> {
+pub(super) fn ensure_private_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting {} to 0700", dir.display()))

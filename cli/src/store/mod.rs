@@ -10,6 +10,7 @@
 
 mod file;
 mod keyring_store;
+mod lock;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,7 @@ use crate::secret::Secret;
 
 pub use file::FileStore;
 pub use keyring_store::KeyringStore;
+pub use lock::RefreshLock;
 
 /// The signed-in person, as `/v2/userinfo` said at login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
