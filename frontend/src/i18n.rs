@@ -85,12 +85,64 @@ pub fn join_labels(labels: &[&str]) -> String {
     }
 }
 
+// Dates are formatted by hand: chrono's strftime machinery would add tens
+// of kilobytes to the bundle for four patterns.
+
 /// A date as staff read it: `28/11/2026` (it) or `28 Nov 2026` (en).
 pub fn date(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     match lang() {
-        Lang::It => d.format("%d/%m/%Y").to_string(),
-        Lang::En => d.format("%-d %b %Y").to_string(),
+        Lang::It => format!("{:02}/{:02}/{}", d.day(), d.month(), d.year()),
+        Lang::En => format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year()),
     }
+}
+
+/// `28/11`.
+pub fn day_month(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:02}/{:02}", d.day(), d.month())
+}
+
+/// `09:30`.
+pub fn time(t: chrono::NaiveDateTime) -> String {
+    use chrono::Timelike;
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// A date and time: `28/11/2026 09:30`.
+pub fn date_time(t: chrono::NaiveDateTime) -> String {
+    format!("{} {}", date(t.date()), time(t))
+}
+
+/// The value of an `<input type="datetime-local">`: `2026-11-28T09:30`.
+pub fn to_local_input(t: chrono::NaiveDateTime) -> String {
+    format!("{}T{}", t.date(), time(t))
+}
+
+/// Reads an `<input type="datetime-local">` value (`2026-11-28T09:30`,
+/// seconds optional).
+pub fn from_local_input(s: &str) -> Option<chrono::NaiveDateTime> {
+    let (date, time) = s.split_once('T')?;
+    let date: chrono::NaiveDate = date.parse().ok()?;
+    let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m) = (parts.next()??, parts.next()??);
+    let sec = parts.next().flatten().unwrap_or(0);
+    date.and_hms_opt(h, m, sec)
+}
+
+/// Today in the browser's time zone (chrono's clock needs a feature that
+/// would pull in more JavaScript glue; the browser knows the date).
+pub fn today() -> chrono::NaiveDate {
+    let now = js_sys::Date::new_0();
+    chrono::NaiveDate::from_ymd_opt(
+        now.get_full_year() as i32,
+        now.get_month() + 1,
+        now.get_date(),
+    )
+    .unwrap_or_default()
 }
 
 /// A short weekday name.
@@ -102,5 +154,25 @@ pub fn weekday(d: chrono::NaiveDate) -> &'static str {
     match lang() {
         Lang::It => IT[i],
         Lang::En => EN[i],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn local_inputs_round_trip() {
+        let t = from_local_input("2026-11-28T09:30").unwrap();
+        assert_eq!(to_local_input(t), "2026-11-28T09:30");
+        assert_eq!(
+            from_local_input("2026-11-28T09:30:15").map(time).as_deref(),
+            Some("09:30")
+        );
+        assert_eq!(from_local_input("2026-11-28"), None);
+        assert_eq!(from_local_input("2026-13-28T09:30"), None);
+        assert_eq!(date(t.date()), "28/11/2026");
+        assert_eq!(date_time(t), "28/11/2026 09:30");
     }
 }

@@ -1,7 +1,7 @@
 //! Agenda: a week calendar per agenda, with free slots, booking and
 //! cancelling.
 
-use chrono::{Datelike, Duration, Local, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use giponext_shared::FeatureId;
 use giponext_shared::api::{
     Agenda as AgendaItem, Appointment, AppointmentInput, AppointmentStatus, Availability, Page,
@@ -44,7 +44,7 @@ fn AgendaView() -> impl IntoView {
         async move { api::get::<Page<AgendaItem>>(&path).await }
     });
     let selected = RwSignal::new(String::new());
-    let week = RwSignal::new(week_start(Local::now().date_naive()));
+    let week = RwSignal::new(week_start(i18n::today()));
     let reload = RwSignal::new(0u32);
     let slot = RwSignal::new(None::<Availability>);
     move || match agendas.get() {
@@ -83,7 +83,7 @@ fn AgendaView() -> impl IntoView {
                 <div class="week-nav">
                     <button type="button" class="button small" on:click=move |_| week.update(|w| *w -= Duration::days(7))>{tr!("‹ Settimana precedente", "‹ Previous week")}</button>
                     <strong aria-live="polite">{move || format!("{} – {}", i18n::date(week.get()), i18n::date(week.get() + Duration::days(6)))}</strong>
-                    <button type="button" class="button small" on:click=move |_| week.set(week_start(Local::now().date_naive()))>{tr!("Oggi", "Today")}</button>
+                    <button type="button" class="button small" on:click=move |_| week.set(week_start(i18n::today()))>{tr!("Oggi", "Today")}</button>
                     <button type="button" class="button small" on:click=move |_| week.update(|w| *w += Duration::days(7))>{tr!("Settimana successiva ›", "Next week ›")}</button>
                 </div>
                 <Week tenant=tenant agenda=selected week=week reload=reload picked=slot/>
@@ -159,7 +159,7 @@ fn Week(
                             };
                             view! {
                                 <li class="appt" class:cancelled=cancelled>
-                                    <span class="time">{format!("{}–{}", a.start.format("%H:%M"), a.end.format("%H:%M"))}</span>
+                                    <span class="time">{format!("{}–{}", i18n::time(a.start), i18n::time(a.end))}</span>
                                     <span>{format!("{} #{}", tr!("Paziente", "Patient"), a.patient_id)}</span>
                                     {a.notes.clone().map(|n| view! { <span class="muted">{n}</span> })}
                                     {cancelled.then(|| view! { <span class="badge muted">{tr!("annullato", "cancelled")}</span> })}
@@ -173,7 +173,7 @@ fn Week(
                     let slots_view = slots
                         .into_iter()
                         .map(|s| {
-                            let label = s.start.format("%H:%M").to_string();
+                            let label = i18n::time(s.start);
                             let s2 = s.clone();
                             view! {
                                 <li>
@@ -187,7 +187,7 @@ fn Week(
                         .collect_view();
                     view! {
                         <div class="day" role="group" aria-label=format!("{} {}", i18n::weekday(day), i18n::date(day))>
-                            <h3 class="day-head">{i18n::weekday(day)}<span>{day.format("%d/%m").to_string()}</span></h3>
+                            <h3 class="day-head">{i18n::weekday(day)}<span>{i18n::day_month(day)}</span></h3>
                             <ul class="plain">{appts_view}</ul>
                             <ul class="plain slots">{slots_view}</ul>
                         </div>
@@ -213,9 +213,7 @@ struct BookingDraft {
 }
 
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-        .ok()
+    i18n::from_local_input(s)
 }
 
 #[component]
@@ -233,8 +231,8 @@ fn BookingForm(
     Effect::new(move |_| {
         if let Some(s) = slot.get() {
             draft.update(|f| {
-                f.start = s.start.format("%Y-%m-%dT%H:%M").to_string();
-                f.end = s.end.format("%Y-%m-%dT%H:%M").to_string();
+                f.start = i18n::to_local_input(s.start);
+                f.end = i18n::to_local_input(s.end);
             });
         }
     });

@@ -1,6 +1,5 @@
 //! Home: who and where, today's appointments, and what is on and off.
 
-use chrono::Local;
 use giponext_shared::FeatureId;
 use giponext_shared::api::{Appointment, Page};
 use leptos::prelude::*;
@@ -62,7 +61,7 @@ pub fn Home() -> impl IntoView {
 #[component]
 fn Today() -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
-    let today = Local::now().date_naive();
+    let today = crate::i18n::today();
     let list = LocalResource::new(move || {
         let path = tenant_path(
             &tenant,
@@ -86,7 +85,7 @@ fn Today() -> impl IntoView {
                 .map(|a| {
                     view! {
                         <li class:cancelled=a.status == giponext_shared::api::AppointmentStatus::Cancelled>
-                            <strong>{a.start.format("%H:%M").to_string()}</strong>
+                            <strong>{crate::i18n::time(a.start)}</strong>
                             {format!(" {} · #{}", a.agenda_id, a.patient_id)}
                         </li>
                     }

@@ -70,7 +70,7 @@ fn ReportList(patient: RwSignal<String>, reload: RwSignal<u32>) -> impl IntoView
                 view! {
                     <article class="report">
                         <h3>{r.title}</h3>
-                        <p class="muted">{format!("{} · {}", r.author, r.created_at.format("%d/%m/%Y %H:%M"))}</p>
+                        <p class="muted">{format!("{} · {}", r.author, crate::i18n::date_time(r.created_at))}</p>
                         <p class="report-body">{r.body}</p>
                     </article>
                 }

@@ -1,0 +1,374 @@
+//! Starts the sandbox and the backend in-process, serving the trunk-built
+//! console, and drives a headless Chromium through chromedriver (WebDriver).
+//!
+//! A test skips (with the reason printed) only when Chromium, chromedriver or
+//! the console bundle is absent, unless `GIPONEXT_E2E_REQUIRED=1`, which CI
+//! sets: there a missing piece fails the test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use giponext_bff::{Config, RunningBff};
+use giponext_shared::Scope;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a page may take to show what a step waits for.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn dist() -> PathBuf {
+    std::env::var_os("GIPONEXT_CONSOLE_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("frontend/dist"))
+}
+
+/// Why the browser tests cannot run here, if they cannot.
+fn missing_piece() -> Option<String> {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        return Some(format!(
+            "{CHROMIUM} is not installed (apt-get install chromium)"
+        ));
+    }
+    if !std::path::Path::new(CHROMEDRIVER).exists() {
+        return Some(format!(
+            "{CHROMEDRIVER} is not installed (apt-get install chromium-driver)"
+        ));
+    }
+    let index = dist().join("index.html");
+    if !index.exists() {
+        return Some(format!(
+            "the console bundle {} is missing (trunk build --release)",
+            index.display()
+        ));
+    }
+    None
+}
+
+/// One running product (sandbox + backend + console) and one browser.
+pub struct World {
+    /// The browser.
+    pub browser: Client,
+    /// The console's origin, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+    bff: RunningBff,
+    driver: Child,
+    profile: PathBuf,
+    name: &'static str,
+}
+
+impl World {
+    /// Starts everything for the test `name`; `None` (after printing why)
+    /// when the browser or the bundle is absent and not required.
+    pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
+        if let Some(reason) = missing_piece() {
+            if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
+                bail!("browser test {name} cannot run: {reason}");
+            }
+            eprintln!("SKIPPED browser test {name}: {reason}");
+            return Ok(None);
+        }
+        let mut config = Config::for_tests();
+        config.static_dir = dist();
+        let bff = giponext_bff::serve(config)
+            .await
+            .context("starting the backend")?;
+        let base = bff.url().trim_end_matches('/').to_owned();
+
+        let port = free_port()?;
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver")?;
+        wait_for_port(port).await?;
+
+        let profile =
+            std::env::temp_dir().join(format!("gx-e2e-{name}-{}-{}", std::process::id(), port));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        // Plain http to chromedriver on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let browser = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("opening a Chromium session")?;
+        Ok(Some(World {
+            browser,
+            base,
+            bff,
+            driver,
+            profile,
+            name,
+        }))
+    }
+
+    /// Opens a path of the console.
+    pub async fn open(&self, path: &str) -> anyhow::Result<()> {
+        self.browser.goto(&format!("{}{path}", self.base)).await?;
+        Ok(())
+    }
+
+    /// The current path (with query).
+    pub async fn path(&self) -> anyhow::Result<String> {
+        let url = self.browser.current_url().await?;
+        Ok(match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        })
+    }
+
+    /// Waits for an element.
+    pub async fn find(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        match self
+            .browser
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => Ok(e),
+            Err(e) => {
+                let body = self.body_text().await.unwrap_or_default();
+                let path = self.path().await.unwrap_or_default();
+                bail!("no `{css}` on {path} ({e}); the page says:\n{body}")
+            }
+        }
+    }
+
+    /// Whether an element is there right now.
+    pub async fn has(&self, css: &str) -> anyhow::Result<bool> {
+        Ok(!self.browser.find_all(Locator::Css(css)).await?.is_empty())
+    }
+
+    /// Waits until the element's text contains `needle`; returns the text.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> anyhow::Result<String> {
+        let start = Instant::now();
+        loop {
+            if let Ok(list) = self.browser.find_all(Locator::Css(css)).await {
+                for e in list {
+                    if let Ok(text) = e.text().await {
+                        if text.contains(needle) {
+                            return Ok(text);
+                        }
+                    }
+                }
+            }
+            if start.elapsed() > PATIENCE {
+                let body = self.body_text().await.unwrap_or_default();
+                let path = self.path().await.unwrap_or_default();
+                bail!("`{css}` never said {needle:?} on {path}; the page says:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the path is `path` (or matches `pred`).
+    pub async fn wait_path(
+        &self,
+        pred: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> anyhow::Result<String> {
+        let start = Instant::now();
+        loop {
+            let path = self.path().await?;
+            if pred(&path) {
+                return Ok(path);
+            }
+            if start.elapsed() > PATIENCE {
+                let body = self.body_text().await.unwrap_or_default();
+                bail!("never reached {what}; still on {path}:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The visible text of the page.
+    pub async fn body_text(&self) -> anyhow::Result<String> {
+        Ok(self
+            .browser
+            .find(Locator::Css("body"))
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// Clicks an element (waiting for it).
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    /// Types into an input (waiting for it), replacing what it held.
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let e = self.find(css).await?;
+        e.clear().await?;
+        e.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// The current `value` of an input.
+    pub async fn value(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self
+            .find(css)
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Chooses the first real option of a `<select>` once options are
+    /// loaded; returns its value.
+    pub async fn choose_first(&self, select_css: &str) -> anyhow::Result<String> {
+        let option = self
+            .find(&format!("{select_css} option:not([value=''])"))
+            .await?;
+        let value = option.attr("value").await?.unwrap_or_default();
+        self.find(select_css).await?.select_by_value(&value).await?;
+        Ok(value)
+    }
+
+    /// `GET /api/session` from the page (same cookies as the console).
+    pub async fn session_json(&self) -> anyhow::Result<serde_json::Value> {
+        let v = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/session', {credentials: 'same-origin'})\
+                   .then(r => r.json()).then(done, e => done({error: String(e)}));",
+                vec![],
+            )
+            .await?;
+        Ok(v)
+    }
+
+    /// On the sandbox's pages: signs in as `user` if asked, then on the
+    /// consent screen unticks `refuse` and allows the rest. Ends back on the
+    /// console.
+    pub async fn sign_in_at_provider(&self, user: &str, refuse: &[Scope]) -> anyhow::Result<()> {
+        self.find("form#login, form#consent").await?;
+        if self.has("form#login").await? {
+            self.type_into("form#login input[name=username]", user)
+                .await?;
+            self.type_into("form#login input[name=password]", "sandbox")
+                .await?;
+            self.click("form#login button[type=submit]").await?;
+        }
+        self.consent(refuse).await
+    }
+
+    /// On the consent screen: untick `refuse`, allow the rest, and wait to
+    /// be back on the console.
+    pub async fn consent(&self, refuse: &[Scope]) -> anyhow::Result<()> {
+        self.find("form#consent").await?;
+        for scope in refuse {
+            let css = format!("form#consent input[name=scope][value='{}']", scope.as_str());
+            let checkbox = self.find(&css).await?;
+            if checkbox.prop("checked").await?.as_deref() == Some("true") {
+                checkbox.click().await?;
+            }
+        }
+        self.click("form#consent button[value=allow]").await?;
+        let base = self.base.clone();
+        let start = Instant::now();
+        loop {
+            let url = self.browser.current_url().await?;
+            if url.as_str().starts_with(&base) && !url.path().starts_with("/auth/") {
+                return Ok(());
+            }
+            if start.elapsed() > PATIENCE {
+                let body = self.body_text().await.unwrap_or_default();
+                bail!("not back on the console after consent; on {url}:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Signs in from the console's sign-in page (essentials only) as `user`.
+    pub async fn sign_in(&self, user: &str) -> anyhow::Result<()> {
+        self.open("/").await?;
+        self.click("[data-test=sign-in]").await?;
+        self.sign_in_at_provider(user, &[]).await?;
+        self.find("[data-test=user]").await?;
+        Ok(())
+    }
+
+    /// Saves a screenshot under `artifacts/`.
+    pub async fn screenshot(&self, suffix: &str) -> anyhow::Result<PathBuf> {
+        let dir = root().join("artifacts");
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{}{suffix}.png", self.name));
+        let png = self.browser.screenshot().await?;
+        std::fs::write(&file, png)?;
+        Ok(file)
+    }
+
+    /// Saves the last screen and stops everything.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        let shot = self.screenshot("").await;
+        let World {
+            browser,
+            bff,
+            mut driver,
+            profile,
+            ..
+        } = self;
+        let _ = browser.close().await;
+        let _ = driver.kill().await;
+        bff.shutdown().await;
+        let _ = std::fs::remove_dir_all(profile);
+        shot.map(|p| eprintln!("screenshot: {}", p.display()))
+    }
+
+    /// Saves the screen of a failed step, then stops everything and
+    /// returns the step's error.
+    pub async fn fail(self, error: anyhow::Error) -> anyhow::Error {
+        let _ = self.finish().await;
+        error
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if start.elapsed() > Duration::from_secs(15) {
+            bail!("chromedriver did not listen on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
