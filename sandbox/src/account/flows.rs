@@ -15,6 +15,8 @@ pub struct BrowserSession {
     pub csrf: String,
     /// Who is logged in, if anyone.
     pub login: Option<Login>,
+    /// When the browser was first seen (unused sessions are pruned).
+    pub created_at: i64,
 }
 
 /// A login at the account server.
@@ -155,8 +157,12 @@ impl Flows {
         // Keep exchanged codes a while after expiry so a replay is recognised.
         self.codes.retain(|_, c| c.expires_at + 600 > now);
         self.devices.retain(|_, d| d.expires_at + 600 > now);
-        self.browsers
-            .retain(|_, b| b.login.as_ref().is_none_or(|l| l.expires_at + 86_400 > now));
+        // A browser that never logged in is forgotten after a day; one that
+        // did, a day after its login ended.
+        self.browsers.retain(|_, b| match &b.login {
+            Some(login) => login.expires_at + 86_400 > now,
+            None => b.created_at + 86_400 > now,
+        });
     }
 
     /// The device authorization with this user code (case- and
@@ -208,5 +214,39 @@ mod tests {
             flows.device_by_user_code("--").is_none(),
             "an empty code matches nothing"
         );
+    }
+
+    #[test]
+    fn prune_forgets_old_unused_browsers_and_ended_logins() {
+        let mut flows = Flows::default();
+        let now = 1_000_000;
+        let browser = |created_at, login_expires: Option<i64>| BrowserSession {
+            csrf: "c".into(),
+            login: login_expires.map(|expires_at| Login {
+                sid: "s".into(),
+                sub: "u".into(),
+                auth_time: created_at,
+                expires_at,
+            }),
+            created_at,
+        };
+        flows
+            .browsers
+            .insert("fresh".into(), browser(now - 60, None));
+        flows
+            .browsers
+            .insert("stale".into(), browser(now - 2 * 86_400, None));
+        flows.browsers.insert(
+            "logged-in".into(),
+            browser(now - 2 * 86_400, Some(now + 60)),
+        );
+        flows.browsers.insert(
+            "long-gone".into(),
+            browser(now - 3 * 86_400, Some(now - 2 * 86_400)),
+        );
+        flows.prune(now);
+        let mut left: Vec<_> = flows.browsers.keys().cloned().collect();
+        left.sort();
+        assert_eq!(left, ["fresh", "logged-in"]);
     }
 }

@@ -35,6 +35,7 @@ pub fn browser(state: &SandboxState, jar: CookieJar) -> (CookieJar, String, Brow
     let session = BrowserSession {
         csrf: random_token(),
         login: None,
+        created_at: now(),
     };
     flows.browsers.insert(id.clone(), session.clone());
     flows.prune(now());
