@@ -189,6 +189,13 @@ async fn callback_inner(
         .subject
         .clone()
         .unwrap_or_else(|| userinfo.sub.clone());
+    // OpenID Connect Core §5.3.2: the profile must be the ID token's subject.
+    if userinfo.sub != sub {
+        return Err(bad(
+            "Sign-in failed",
+            &format!("The GipoNext profile does not belong to the signed-in user. {restart}"),
+        ));
+    }
     let carried = existing
         .as_ref()
         .filter(|(_, r)| r.user.sub == sub)

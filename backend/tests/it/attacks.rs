@@ -191,3 +191,14 @@ async fn open_redirects_are_refused() {
             .contains(Scope::Patients.as_str())
     );
 }
+
+#[tokio::test]
+async fn userinfo_of_another_subject_is_refused() {
+    let s = FakeSetup::start().await;
+    s.fake
+        .with(|i| i.userinfo_sub = Some("user-someone-else".into()));
+    let r = s.login("").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("does not belong to the signed-in user"));
+    assert_no_session(&s).await;
+}

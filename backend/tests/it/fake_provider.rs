@@ -127,6 +127,8 @@ pub struct Inner {
     pub userinfo_tenants: Vec<(String, String)>,
     /// Discovery lists only `plain` PKCE (an unfit provider).
     pub no_s256: bool,
+    /// Userinfo answers for another subject than the ID token's.
+    pub userinfo_sub: Option<String>,
 }
 
 #[derive(Clone)]
@@ -475,7 +477,14 @@ async fn userinfo(State(f): State<Fake>, headers: HeaderMap) -> Response {
         .iter()
         .map(|(id, name)| json!({"id": id, "name": name}))
         .collect();
-    Json(json!({"sub": "user-mario", "name": "Mario Rossi", "email": "mario@example.it", "tenants": tenants})).into_response()
+    let sub = inner
+        .userinfo_sub
+        .clone()
+        .unwrap_or_else(|| "user-mario".into());
+    Json(
+        json!({"sub": sub, "name": "Mario Rossi", "email": "mario@example.it", "tenants": tenants}),
+    )
+    .into_response()
 }
 
 async fn api(
