@@ -21,8 +21,9 @@ const MAX_LINES: usize = 100;
 pub fn next_number(conn: &Connection, tenant: &str, date: NaiveDate) -> rusqlite::Result<String> {
     let year = date.year();
     let last: Option<String> = conn.query_row(
-        "SELECT MAX(number) FROM api_invoices WHERE tenant_id = ?1 AND number LIKE ?2",
-        params![tenant, format!("{year:04}/%")],
+        // A range ('0' follows '/' in ASCII), so the unique index serves it.
+        "SELECT MAX(number) FROM api_invoices WHERE tenant_id = ?1 AND number >= ?2 AND number < ?3",
+        params![tenant, format!("{year:04}/"), format!("{year:04}0")],
         |r| r.get(0),
     )?;
     let last_seq = last
