@@ -294,7 +294,7 @@ fn token_response(
     if scopes.contains(Scope::OpenId) {
         body.insert(
             "id_token".into(),
-            json!(issue_id_token(state, grant, nonce)?),
+            json!(issue_id_token(state, grant, nonce, &access_token)?),
         );
     }
     if grant.scopes.contains(Scope::OfflineAccess) {

@@ -170,6 +170,10 @@ pub struct IdClaims {
     /// The login session at the account server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Access token hash (OpenID Connect Core §3.1.3.6): base64url of the
+    /// left half of SHA-256 of the access token issued with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
     /// Authorized party (the client).
     pub azp: String,
     /// Display name.
@@ -180,11 +184,20 @@ pub struct IdClaims {
     pub tenant: String,
 }
 
-/// Signs an ID token for `grant`.
+/// The `at_hash` of an access token signed with RS256.
+pub fn access_token_hash(access_token: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Signs an ID token for `grant`, issued together with `access_token`.
 pub fn issue_id_token(
     state: &SandboxState,
     grant: &Grant,
     nonce: Option<String>,
+    access_token: &str,
 ) -> anyhow::Result<String> {
     let user = crate::users::by_sub(&grant.sub)
         .ok_or_else(|| anyhow::anyhow!("grant {} names an unknown user", grant.gid))?;
@@ -198,6 +211,7 @@ pub fn issue_id_token(
         auth_time: grant.auth_time,
         nonce,
         sid: grant.sid.clone(),
+        at_hash: Some(access_token_hash(access_token)),
         azp: grant.client_id.clone(),
         name: user.name.to_owned(),
         email: user.email.to_owned(),

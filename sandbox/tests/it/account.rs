@@ -15,9 +15,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreTokenResponse,
 };
 use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl,
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
 };
 use serde_json::Value;
 use url::Url;
@@ -143,6 +143,15 @@ pub async fn log_in(
         .claims(&client.id_token_verifier(), &flow.nonce)
         .expect("the ID token verifies");
     assert_eq!(claims.issuer().as_str(), issuer(sandbox));
+    // at_hash binds the ID token to the access token (OIDC Core §3.1.3.6).
+    let verifier = client.id_token_verifier();
+    let expected = AccessTokenHash::from_token(
+        token.access_token(),
+        id_token.signing_alg().expect("alg"),
+        id_token.signing_key(&verifier).expect("key"),
+    )
+    .expect("RS256 hashes");
+    assert_eq!(claims.access_token_hash(), Some(&expected));
     token
 }
 
