@@ -148,7 +148,7 @@ pub async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Res
 
 /// `DELETE`; the body of the answer, if any, is ignored.
 pub async fn delete(path: &str) -> Result<(), Failure> {
-    request::<serde_json::Value>("DELETE", &format!("{API_PREFIX}{path}"), None)
+    exchange("DELETE", &format!("{API_PREFIX}{path}"), None)
         .await
         .map(|_| ())
 }
@@ -163,18 +163,26 @@ async fn request<T: DeserializeOwned>(
     url: &str,
     body: Option<String>,
 ) -> Result<T, Failure> {
+    let text = exchange(method, url, body).await?;
+    let text = if text.trim().is_empty() {
+        "null"
+    } else {
+        &text
+    };
+    serde_json::from_str(text).map_err(|e| Failure::Decode(e.to_string()))
+}
+
+/// The non-generic part of every call (kept out of `request` so it is not
+/// compiled once per response type: the bundle has a size budget).
+async fn exchange(method: &str, url: &str, body: Option<String>) -> Result<String, Failure> {
     let response = send(method, url, body).await?;
     let status = response.status();
     let text = read_text(&response).await?;
     if (200..300).contains(&status) {
-        let text = if text.trim().is_empty() {
-            "null"
-        } else {
-            &text
-        };
-        return serde_json::from_str(text).map_err(|e| Failure::Decode(e.to_string()));
+        Ok(text)
+    } else {
+        Err(classify(status, &text))
     }
-    Err(classify(status, &text))
 }
 
 /// Reads an error answer: a backend problem document, an API error body, or

@@ -97,6 +97,7 @@ fn Shell() -> impl IntoView {
 
 #[component]
 fn SignedIn() -> impl IntoView {
+    components::PatientDirectory::provide();
     let location = use_location();
     // Focus management: after a client-side navigation, move focus to the
     // page's main region so screen readers announce the new page.

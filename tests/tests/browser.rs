@@ -210,3 +210,79 @@ async fn create_a_patient_then_sign_out() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agenda_asked_in_context_then_shown_as_a_week() {
+    run("agenda_week_and_access", async |w: &World| {
+        w.sign_in("mario.rossi").await?;
+        w.click("nav a[data-section='/agenda']").await?;
+        w.wait_text(
+            ".section-disabled",
+            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso a Agenda.",
+        )
+        .await?;
+        w.click(".section-disabled a[data-grant='giponext.agenda']")
+            .await?;
+        w.sign_in_at_provider("mario.rossi", &[]).await?;
+        w.wait_path(|p| p == "/agenda", "/agenda").await?;
+        w.find("[data-test=week] .day").await?;
+        let days = w
+            .browser
+            .find_all(fantoccini::Locator::Css("[data-test=week] .day"))
+            .await?;
+        assert_eq!(days.len(), 7, "a week calendar");
+        w.find(".tabs [role=tab][aria-selected=true]").await?;
+        w.screenshot("-agenda").await?;
+        // The access page: every scope with its state.
+        w.click("nav a[data-section='/access']").await?;
+        w.wait_text("tr[data-scope='giponext.agenda']", "concesso")
+            .await?;
+        w.wait_text("tr[data-scope='giponext.invoices']", "non ancora richiesto")
+            .await?;
+        w.find("tr[data-scope='giponext.invoices'] a[data-grant='giponext.invoices']")
+            .await?;
+        assert!(
+            !w.has("tr[data-scope='giponext.agenda'] a[data-grant]")
+                .await?
+        );
+        // English, remembered.
+        w.find("select[aria-label=Lingua]")
+            .await?
+            .select_by_value("en")
+            .await?;
+        w.wait_text("tr[data-scope='giponext.invoices']", "not yet asked")
+            .await?;
+        w.open("/access").await?;
+        w.wait_text("tr[data-scope='giponext.agenda']", "granted")
+            .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_forbids_is_told_apart_from_a_missing_scope() {
+    run("front_desk_permission_denied", async |w: &World| {
+        // giulia.bianchi works at the front desk: GipoNext itself does not
+        // let her write medical reports, whatever the app was granted.
+        w.open("/auth/login?scope=giponext.medicalreports&return_to=%2Freports")
+            .await?;
+        w.sign_in_at_provider("giulia.bianchi", &[]).await?;
+        w.wait_path(|p| p == "/reports", "/reports").await?;
+        w.choose_first("#report-patient").await?;
+        w.type_into("#report-title", "Prova").await?;
+        w.type_into("#report-body", "Testo").await?;
+        w.click("form button[type=submit]").await?;
+        w.wait_text(
+            "[role=alert]",
+            "Il tuo ruolo in GipoNext non ti consente questa operazione",
+        )
+        .await?;
+        assert!(
+            !w.has("form a[data-grant]").await?,
+            "no grant button: consent cannot fix it"
+        );
+        Ok(())
+    })
+    .await;
+}

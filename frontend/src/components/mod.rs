@@ -15,5 +15,5 @@ pub use consent::{
 };
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;
-pub use pickers::{FieldError, PatientSelect};
+pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect};
 pub use status::{Empty, FailureView, Loading, RestoredNotice};

@@ -7,6 +7,57 @@ use crate::api::{self, Failure, tenant_path};
 use crate::session::use_session;
 use crate::tr;
 
+/// The centre's patients (first 100), read once per sign-in and shared by
+/// the pickers and the lists that show a patient's name.
+#[derive(Clone, Copy)]
+pub struct PatientDirectory(pub LocalResource<Result<Vec<Patient>, Failure>>);
+
+impl PatientDirectory {
+    /// Provides the directory (in the signed-in shell).
+    pub fn provide() {
+        let tenant = use_session().tenant_id().unwrap_or_default();
+        let resource = LocalResource::new(move || {
+            let path = tenant_path(&tenant, "patients?offset=0&limit=100");
+            async move { api::get::<Page<Patient>>(&path).await.map(|p| p.items) }
+        });
+        provide_context(PatientDirectory(resource));
+    }
+
+    /// The directory in context (or a new one, outside the shell).
+    pub fn get() -> PatientDirectory {
+        use_context::<PatientDirectory>().unwrap_or_else(|| {
+            PatientDirectory::provide();
+            expect_context::<PatientDirectory>()
+        })
+    }
+
+    /// Reads the patients again (after one was created).
+    pub fn refresh(self) {
+        self.0.refetch();
+    }
+}
+
+/// A patient's name, or `#id` when it is not known.
+#[component]
+pub fn PatientName(
+    /// The patient.
+    id: i64,
+) -> impl IntoView {
+    let directory = PatientDirectory::get();
+    move || {
+        directory
+            .0
+            .get()
+            .and_then(|r| r.ok())
+            .and_then(|list| {
+                list.iter()
+                    .find(|p| p.id == id)
+                    .map(|p| format!("{} {}", p.last_name, p.first_name))
+            })
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+}
+
 /// A `<select>` of the centre's patients, bound to `value` (the patient id
 /// as text, empty for none).
 #[component]
@@ -19,15 +70,9 @@ pub fn PatientSelect(
     /// The element id, for its label.
     id: &'static str,
 ) -> impl IntoView {
-    let session = use_session();
-    let tenant = session.tenant_id().unwrap_or_default();
-    let patients = LocalResource::new(move || {
-        let path = tenant_path(&tenant, "patients?offset=0&limit=100");
-        async move { api::get::<Page<Patient>>(&path).await }
-    });
+    let patients = PatientDirectory::get().0;
     let options = move || match patients.get() {
-        Some(Ok(page)) => page
-            .items
+        Some(Ok(items)) => items
             .into_iter()
             .map(|p| {
                 let id = p.id.to_string();

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Failure, tenant_path};
 use crate::components::{
-    Empty, FailureView, FeatureGate, FieldError, Loading, PatientSelect, RestoredNotice,
+    Empty, FailureView, FeatureGate, FieldError, Loading, PatientName, PatientSelect,
+    RestoredNotice,
 };
 use crate::drafts::Draft;
 use crate::i18n;
@@ -66,10 +67,7 @@ fn AgendaView() -> impl IntoView {
                 .map(|a| {
                     let id = a.id.clone();
                     let id2 = a.id.clone();
-                    let label = match &a.specialty {
-                        Some(s) => format!("{} · {s}", a.name),
-                        None => a.name.clone(),
-                    };
+                    let label = a.name.clone();
                     view! {
                         <button type="button" class="tab" role="tab"
                             aria-selected=move || (selected.get() == id).to_string()
@@ -160,7 +158,7 @@ fn Week(
                             view! {
                                 <li class="appt" class:cancelled=cancelled>
                                     <span class="time">{format!("{}–{}", i18n::time(a.start), i18n::time(a.end))}</span>
-                                    <span>{format!("{} #{}", tr!("Paziente", "Patient"), a.patient_id)}</span>
+                                    <span><PatientName id=a.patient_id/></span>
                                     {a.notes.clone().map(|n| view! { <span class="muted">{n}</span> })}
                                     {cancelled.then(|| view! { <span class="badge muted">{tr!("annullato", "cancelled")}</span> })}
                                     {(can_book && !cancelled).then(|| view! {

@@ -86,7 +86,7 @@ fn Today() -> impl IntoView {
                     view! {
                         <li class:cancelled=a.status == giponext_shared::api::AppointmentStatus::Cancelled>
                             <strong>{crate::i18n::time(a.start)}</strong>
-                            {format!(" {} · #{}", a.agenda_id, a.patient_id)}
+                            " "<crate::components::PatientName id=a.patient_id/>
                         </li>
                     }
                 })

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Failure, tenant_path};
 use crate::components::{
-    Empty, FailureView, FeatureGate, Loading, Pager, PatientSelect, RestoredNotice,
+    Empty, FailureView, FeatureGate, Loading, Pager, PatientName, PatientSelect, RestoredNotice,
 };
 use crate::drafts::Draft;
 use crate::i18n::{self, lang};
@@ -78,7 +78,7 @@ fn InvoiceList(reload: RwSignal<u32>) -> impl IntoView {
                                 </button>
                             </td>
                             <td>{i18n::date(inv.date)}</td>
-                            <td>{format!("#{}", inv.patient_id)}</td>
+                            <td><PatientName id=inv.patient_id/></td>
                             <td class="num">{format_eur(inv.total_cents, lang())}</td>
                         </tr>
                     }
@@ -126,7 +126,7 @@ fn InvoiceDetail(invoice: Invoice, close: Callback<()>) -> impl IntoView {
         .collect_view();
     view! {
         <div class="detail" role="region" aria-label=invoice.number.clone()>
-            <h3>{tr!("Fattura ", "Invoice ")}{invoice.number.clone()}</h3>
+            <h3>{tr!("Fattura ", "Invoice ")}{invoice.number.clone()}" · "<PatientName id=invoice.patient_id/></h3>
             <table class="table">
                 <thead><tr>
                     <th scope="col">{tr!("Descrizione", "Description")}</th>

@@ -212,6 +212,7 @@ fn PatientForm(existing: Option<Patient>) -> impl IntoView {
     };
     let version = RwSignal::new(existing.as_ref().map(|p| p.version));
     let id = existing.as_ref().map(|p| p.id);
+    let directory = crate::components::PatientDirectory::get();
     let failure = RwSignal::new(None::<Failure>);
     let saved = RwSignal::new(false);
     let busy = RwSignal::new(false);
@@ -234,6 +235,7 @@ fn PatientForm(existing: Option<Patient>) -> impl IntoView {
                 Ok(p) => {
                     failure.set(None);
                     saved.set(true);
+                    directory.refresh();
                     if id.is_none() {
                         draft.discard();
                         navigate(&format!("/patients/{}", p.id), Default::default());
