@@ -370,3 +370,30 @@ async fn a_file_store_keeps_writes_across_a_restart() {
         count
     );
 }
+
+#[tokio::test]
+async fn the_default_seed_has_a_year_of_invoices_numbered_in_order() {
+    let config = giponext_sandbox::SandboxConfig::for_tests();
+    assert_eq!(config.seed_invoices, 1200);
+    let api = Api::from(giponext_sandbox::start(config).await.unwrap());
+    let token = support::full_token(&api.sandbox, MARIO);
+    let invoices = api.all(&token, &format!("{MAIN}/invoices")).await;
+    assert_eq!(invoices.len(), 1200);
+    // Numbers run 1, 2, 3... within each year, in date order.
+    let mut last: Option<(String, u32, String)> = None;
+    for inv in &invoices {
+        let number = inv["number"].as_str().unwrap();
+        let (year, seq) = number.split_once('/').unwrap();
+        let seq: u32 = seq.parse().unwrap();
+        let date = inv["date"].as_str().unwrap().to_owned();
+        assert!(date.starts_with(year), "{number} dated {date}");
+        match &last {
+            Some((y, s, d)) if y == year => {
+                assert_eq!(seq, s + 1, "{number}");
+                assert!(date >= *d);
+            }
+            _ => assert_eq!(seq, 1, "{number} opens its year"),
+        }
+        last = Some((year.to_owned(), seq, date));
+    }
+}
