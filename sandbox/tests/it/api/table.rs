@@ -260,3 +260,39 @@ async fn paths_outside_the_table_are_404_and_wrong_methods_405() {
         .await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn every_row_applies_the_users_own_permission() {
+    use giponext_sandbox::users::{self, GIULIA};
+    let api = Api::start().await;
+    let admin = support::full_token(&api.sandbox, MARIO);
+    let giulia = support::full_token(&api.sandbox, GIULIA);
+    let role = users::by_username(GIULIA).unwrap().permissions;
+    let mut refused = Vec::new();
+    for op in OPERATIONS {
+        let (path, body) = sample_request(&api, &admin, op).await;
+        let answer = api
+            .call(Some(&giulia), method(op), &path, body.as_ref())
+            .await;
+        if role.allows(op.resource, op.access) {
+            assert_eq!(
+                answer.status,
+                expected_success(op),
+                "{}: {}",
+                op.id,
+                answer.body
+            );
+        } else {
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{}: {}",
+                op.id,
+                answer.body
+            );
+            assert_eq!(answer.error(), "permission_denied", "{}", op.id);
+            refused.push(op.id);
+        }
+    }
+    assert_eq!(refused, ["medicalreports.create", "invoices.create"]);
+}
