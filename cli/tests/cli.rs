@@ -1054,7 +1054,8 @@ async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
     read_until("[Y/n]", &mut seen).await;
     assert!(seen.contains("needs giponext.patients"), "{seen}");
     stdin.write_all(b"y\n").await.expect("answer");
-    read_until("Scopes asked:", &mut seen).await;
+    // The line after the scopes: everything before it has arrived whole.
+    read_until("The code expires in", &mut seen).await;
     let lines: Vec<&str> = seen.split('\n').map(str::trim).collect();
     let uri = lines
         .iter()
