@@ -129,8 +129,11 @@ pub async fn logout(
             Some(uri.to_owned())
         }
     };
-    let (jar, browser, _) = session::browser(&state, jar);
+    let (jar, browser, session) = session::browser(&state, jar);
     session::log_out(&state, &browser);
+    if let Some(login) = session.login {
+        super::backchannel::notify(&state, &login.sid, &login.sub).await;
+    }
     let response = match redirect {
         Some(uri) => {
             let pairs: Vec<(&str, &str)> =

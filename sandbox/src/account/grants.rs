@@ -341,3 +341,15 @@ pub fn record_consent(db: &Db, sub: &str, client_id: &str, scopes: ScopeSet) -> 
     .context("storing a consent")?;
     Ok(())
 }
+
+/// The clients holding live grants from login session `sid`.
+pub fn clients_of_session(db: &Db, sid: &str) -> anyhow::Result<Vec<String>> {
+    db.with(|c| {
+        let mut stmt = c.prepare(
+            "SELECT DISTINCT client_id FROM grants WHERE sid = ?1 AND revoked = 0 ORDER BY client_id",
+        )?;
+        let rows = stmt.query_map([sid], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+    })
+    .context("reading the clients of a login session")
+}

@@ -14,6 +14,7 @@
 //! state of flows in progress), [`hooks`] (test hooks on `RunningSandbox`).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod device;
 pub mod discovery;

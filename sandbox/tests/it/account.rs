@@ -5,6 +5,7 @@
 mod code_flow;
 mod device;
 mod errors;
+mod logout;
 mod refresh;
 
 use giponext_sandbox::RunningSandbox;
