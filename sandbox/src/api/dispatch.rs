@@ -75,8 +75,21 @@ pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Reply,
 
 /// The fallback handler serving the whole API.
 pub async fn handle(State(state): State<Arc<SandboxState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
     match serve(state, request).await {
-        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Ok((status, body)) => {
+            // A created record is at its collection's path plus its id
+            // (RFC 9110 §15.3.2).
+            let location = (status == StatusCode::CREATED)
+                .then(|| body["id"].as_i64())
+                .flatten()
+                .and_then(|id| header::HeaderValue::from_str(&format!("{path}/{id}")).ok());
+            let mut response = (status, axum::Json(body)).into_response();
+            if let Some(location) = location {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
         Err(failure) => failure.into_response(),
     }
 }

@@ -143,6 +143,10 @@ async fn booking_and_cancelling_appointments() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["status"], "booked");
+    assert_eq!(
+        created.header("location"),
+        Some(format!("{MAIN}/appointments/{}", created.body["id"]).as_str())
+    );
     let id = created.body["id"].as_i64().unwrap();
     // The slot is no longer free, and booking it again conflicts.
     let again = api
