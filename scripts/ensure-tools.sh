@@ -15,6 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132"
+AXE_VERSION="4.14.1"
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 
 log() { printf 'ensure-tools: %s\n' "$*" >&2; }
@@ -71,10 +72,24 @@ ensure_binaryen() {
 }
 
 ensure_chromium() {
-    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        apt_install chromium chromium-driver
+    fi
+    # The browser tests also run axe-core (accessibility) in the page.
+    ensure_axe
+}
+
+ensure_axe() {
+    local js="$ROOT/.tools/node_modules/axe-core/axe.min.js"
+    if [ -f "$js" ] && grep -q "axe v$AXE_VERSION" "$js"; then
         return
     fi
-    apt_install chromium chromium-driver
+    if ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
+    log "installing axe-core@$AXE_VERSION into .tools/"
+    mkdir -p "$ROOT/.tools"
+    npm install --prefix "$ROOT/.tools" --no-audit --no-fund "axe-core@$AXE_VERSION" >&2
 }
 
 interop_installed() {
@@ -130,6 +145,7 @@ main() {
             wasm_bindgen) ensure_wasm_bindgen ;;
             binaryen) ensure_binaryen ;;
             chromium) ensure_chromium ;;
+            axe) ensure_axe ;;
             interop) ensure_interop ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;

@@ -39,6 +39,7 @@ async fn partial_consent_then_invoicing_granted_in_context() {
         w.open("/invoices").await?;
         w.find("[data-test=sign-in]").await?;
         w.find("[data-test=sandbox-banner]").await?;
+        w.assert_accessible("the sign-in page").await?;
         // A sign-in that also asks for Invoicing and Medical reports (as a
         // deep link would), and the user refuses both at the consent screen.
         w.open("/auth/login?scope=giponext.invoices%20giponext.medicalreports&return_to=%2F")
@@ -65,6 +66,8 @@ async fn partial_consent_then_invoicing_granted_in_context() {
             "Per mostrare i referti, GipoNext Connect ha bisogno dell'accesso a Referti.",
         )
         .await?;
+        w.assert_accessible("reports, disabled with its prompt")
+            .await?;
         w.click("nav a[data-section='/invoices']").await?;
         let prompt = w
             .wait_text(
@@ -139,6 +142,7 @@ async fn medical_report_draft_survives_granting_reports_midway() {
         // The draft is back, with a notice.
         w.find("[data-test=draft-restored]").await?;
         w.wait_text("main", "Nuovo referto").await?;
+        w.assert_accessible("reports with a restored draft").await?;
         assert_eq!(
             w.value("#report-title").await?,
             "Visita cardiologica di controllo"
@@ -175,6 +179,7 @@ async fn create_a_patient_then_sign_out() {
         w.sign_in("mario.rossi").await?;
         w.click("nav a[data-section='/patients']").await?;
         w.find("[data-test=patient-list] tbody tr").await?;
+        w.assert_accessible("the patient list").await?;
         w.click("[data-test=new-patient]").await?;
         w.type_into("#p-first", "Anna").await?;
         w.type_into("#p-last", "Esposito").await?;
@@ -233,6 +238,7 @@ async fn agenda_asked_in_context_then_shown_as_a_week() {
         assert_eq!(days.len(), 7, "a week calendar");
         w.find(".tabs [role=tab][aria-selected=true]").await?;
         w.screenshot("-agenda").await?;
+        w.assert_accessible("the agenda week").await?;
         // The access page: every scope with its state.
         w.click("nav a[data-section='/access']").await?;
         w.wait_text("tr[data-scope='giponext.agenda']", "concesso")
@@ -241,6 +247,7 @@ async fn agenda_asked_in_context_then_shown_as_a_week() {
             .await?;
         w.find("tr[data-scope='giponext.invoices'] a[data-grant='giponext.invoices']")
             .await?;
+        w.assert_accessible("the access page").await?;
         assert!(
             !w.has("tr[data-scope='giponext.agenda'] a[data-grant]")
                 .await?

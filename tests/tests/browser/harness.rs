@@ -320,6 +320,57 @@ impl World {
         Ok(())
     }
 
+    /// Runs axe-core (WCAG 2 A and AA rules) on the current page and fails
+    /// on any violation. axe-core comes from npm into `.tools/`
+    /// (scripts/ensure-tools.sh axe); without it the check is skipped with
+    /// a note, unless `GIPONEXT_E2E_REQUIRED=1`.
+    pub async fn assert_accessible(&self, page: &str) -> anyhow::Result<()> {
+        let file = root().join(".tools/node_modules/axe-core/axe.min.js");
+        let Ok(axe) = std::fs::read_to_string(&file) else {
+            if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
+                bail!(
+                    "{} is missing (scripts/ensure-tools.sh axe)",
+                    file.display()
+                );
+            }
+            eprintln!(
+                "SKIPPED accessibility check of {page}: {} is missing",
+                file.display()
+            );
+            return Ok(());
+        };
+        // Let the page settle (loading states replaced by content).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.browser
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await?;
+        let found = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})\
+                   .then(r => done({passes: r.passes.length, violations: r.violations.map(v => v.id + ' (' +\
+                     v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))}),\
+                         e => done({passes: 0, violations: ['axe failed: ' + e]}));",
+                vec![],
+            )
+            .await?;
+        let passes = found["passes"].as_u64().unwrap_or(0);
+        let violations: Vec<String> = serde_json::from_value(found["violations"].clone())?;
+        // A run that checked nothing proves nothing.
+        anyhow::ensure!(
+            passes > 0 || !violations.is_empty(),
+            "axe-core checked no rule on {page}"
+        );
+        if !violations.is_empty() {
+            bail!(
+                "axe-core found violations on {page}:\n{}",
+                violations.join("\n")
+            );
+        }
+        Ok(())
+    }
+
     /// Saves a screenshot under `artifacts/`.
     pub async fn screenshot(&self, suffix: &str) -> anyhow::Result<PathBuf> {
         let dir = root().join("artifacts");
