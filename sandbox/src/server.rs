@@ -171,8 +171,14 @@ pub fn router(state: Arc<SandboxState>) -> Router {
     Router::new()
         .merge(crate::account::router())
         .merge(crate::api::router())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of a request: method and path only. Never the query, which may
+/// hold an authorization code, a state or a patient search term.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Opens the store, seeds it if new, binds and starts serving.
