@@ -1,0 +1,218 @@
+//! Data commands: preflight, export, patients.
+
+use giponext_sandbox::testing::Consent;
+use giponext_sandbox::users;
+use serde_json::Value;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn preflight_exits_5_with_the_missing_scopes_and_calls_nothing() {
+    let env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let refreshes = env.sandbox.stats().refreshes();
+    let out = env
+        .run(&[
+            "appointments",
+            "book",
+            "--agenda",
+            "ag-1",
+            "--patient",
+            "1",
+            "--start",
+            "2026-12-01T09:00:00",
+            "--end",
+            "2026-12-01T09:30:00",
+            "--non-interactive",
+        ])
+        .await;
+    assert_eq!(out.code, 5, "{out:?}");
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
+    assert_eq!(v["error"], "missing_scopes");
+    assert_eq!(v["command"], "appointments book");
+    assert_eq!(names(&v["missing"]), ["giponext.agenda"]);
+    assert!(names(&v["granted"]).contains(&"giponext.invoices".to_owned()));
+    assert_eq!(env.sandbox.stats().refreshes(), refreshes);
+    // No terminal counts as non-interactive too.
+    let out = env.run(&["patients", "list"]).await;
+    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(
+        names(&serde_json::from_str::<Value>(out.stdout.trim()).expect("JSON")["missing"]),
+        ["giponext.patients"]
+    );
+}
+
+#[tokio::test]
+async fn export_pages_over_a_thousand_invoices_into_matching_csv() {
+    let env = Env::tests().await;
+    let out = env
+        .login(
+            &["login", "--scope", "invoices"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let file = env.dir.path().join("invoices.csv");
+    let out = env
+        .run(&[
+            "invoices",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+            "--output",
+            file.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stderr.contains('\r'),
+        "no progress bar when stderr is not a terminal"
+    );
+
+    // What the API says, read directly page by page.
+    let http = reqwest::Client::new();
+    let token = env.stored_token("access_token");
+    let mut expected = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page: Value = http
+            .get(env.api(&format!("/v2/tenants/{}/invoices", users::TENANT_MAIN)))
+            .query(&[
+                ("from", "2000-01-01"),
+                ("to", "2100-12-31"),
+                ("offset", &offset.to_string()),
+                ("limit", "100"),
+            ])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("API")
+            .json()
+            .await
+            .expect("JSON");
+        let items = page["items"].as_array().expect("items").clone();
+        offset += items.len();
+        expected.extend(items);
+        if page["hasMore"] != true {
+            break;
+        }
+    }
+    assert!(
+        expected.len() >= 1000,
+        "the sandbox seeds at least 1000 invoices: {}",
+        expected.len()
+    );
+
+    let mut reader = csv::Reader::from_path(&file).expect("CSV");
+    let headers = reader.headers().expect("header").clone();
+    assert_eq!(
+        &headers,
+        vec![
+            "id",
+            "number",
+            "patientId",
+            "date",
+            "netCents",
+            "vatCents",
+            "totalCents",
+            "lines"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), expected.len());
+    for (row, inv) in rows.iter().zip(&expected) {
+        let want = [
+            inv["id"].to_string(),
+            inv["number"].as_str().expect("number").to_owned(),
+            inv["patientId"].to_string(),
+            inv["date"].as_str().expect("date").to_owned(),
+            inv["netCents"].to_string(),
+            inv["vatCents"].to_string(),
+            inv["totalCents"].to_string(),
+            inv["lines"].as_array().expect("lines").len().to_string(),
+        ];
+        assert_eq!(
+            row.iter().collect::<Vec<_>>(),
+            want.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test]
+async fn patients_create_get_and_usage_errors() {
+    let env = Env::tests().await;
+    let bad = env
+        .run(&[
+            "patients",
+            "create",
+            "--first-name",
+            "A",
+            "--last-name",
+            "B",
+            "--fiscal-code",
+            "NOTACODE",
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "checked before anything: {bad:?}");
+    let bad = env
+        .run(&[
+            "invoices",
+            "export",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-01-01",
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    let bad = env.run(&["login", "--scope", "bogus"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+
+    let out = env
+        .login(
+            &["login", "--scope", "patients"],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let birth = chrono::NaiveDate::from_ymd_opt(1991, 4, 7).expect("date");
+    let code = giponext_shared::fiscal_code::FiscalCode::compute(
+        "Esposito", "Chiara", birth, true, "F839",
+    )
+    .expect("a code")
+    .as_str()
+    .to_owned();
+    let created = env
+        .run(&[
+            "patients",
+            "create",
+            "--first-name",
+            "Chiara",
+            "--last-name",
+            "Esposito",
+            "--fiscal-code",
+            &code,
+            "--birth-date",
+            "1991-04-07",
+            "--json",
+        ])
+        .await;
+    assert_eq!(created.code, 0, "{created:?}");
+    let id = json(&created)["id"].as_i64().expect("an id").to_string();
+    let got = env.run(&["patients", "get", &id, "--json"]).await;
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(json(&got)["fiscalCode"], code.as_str());
+    let missing = env.run(&["patients", "get", "999999999"]).await;
+    assert_eq!(missing.code, 7, "{missing:?}");
+}
