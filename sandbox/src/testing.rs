@@ -18,7 +18,9 @@
 //! ```
 //!
 //! The browser keeps cookies (so a second `authorize` with the same browser
-//! skips the login, as a real one would, unless `prompt=login`) and never
+//! skips the login, as a real one would, unless `prompt=login`; if another
+//! user is logged in it presses "Non sei tu? Cambia utente" and logs in as
+//! the one asked for) and never
 //! follows a redirect to the client by itself. The pages are plain HTML
 //! forms; every hidden field (request id, anti-CSRF token) is submitted back.
 
@@ -139,6 +141,12 @@ impl Browser {
                     .client
                     .post(form.action.clone())
                     .form(&form.login_fields(user, password));
+            } else if let Some(switch) = page.switch_user_link(&url, user)? {
+                // Someone else is logged in at the sandbox in this browser.
+                if login_tried {
+                    bail!("the sandbox kept another user logged in instead of {user}");
+                }
+                request = self.client.get(switch);
             } else if form.has_field("decision") {
                 request = self
                     .client
@@ -213,6 +221,12 @@ impl Browser {
                     .client
                     .post(form.action.clone())
                     .form(&form.login_fields(user, password));
+            } else if let Some(switch) = page.switch_user_link(&url, user)? {
+                // Someone else is logged in at the sandbox in this browser.
+                if login_tried {
+                    bail!("the sandbox kept another user logged in instead of {user}");
+                }
+                request = self.client.get(switch);
             } else if form.has_field("decision") {
                 request = self
                     .client
@@ -277,6 +291,27 @@ impl Page {
         Page {
             html: Html::parse_document(body),
         }
+    }
+
+    /// On a consent page for someone other than `user`: the "not you?" link.
+    fn switch_user_link(&self, page_url: &Url, user: &str) -> anyhow::Result<Option<Url>> {
+        let Some(who) = self.html.select(&sel("[data-username]")).next() else {
+            return Ok(None);
+        };
+        if who.value().attr("data-username") == Some(user) {
+            return Ok(None);
+        }
+        let href = self
+            .html
+            .select(&sel("#switch-user"))
+            .next()
+            .and_then(|a| a.value().attr("href"))
+            .context("consent page for another user without a switch-user link")?;
+        Ok(Some(
+            page_url
+                .join(href)
+                .with_context(|| format!("bad link {href:?}"))?,
+        ))
     }
 
     fn has_result(&self) -> bool {

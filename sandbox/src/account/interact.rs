@@ -21,6 +21,8 @@ use crate::server::SandboxState;
 #[derive(Debug, Deserialize)]
 pub struct RequestRef {
     request: Option<String>,
+    /// `switch=1` on the login page: "not you?", log in as someone else.
+    switch: Option<String>,
 }
 
 fn expired_page() -> Response {
@@ -66,6 +68,11 @@ pub async fn login_form(
         return (jar, expired_page()).into_response();
     };
     let id = q.request.unwrap_or_default();
+    if q.switch.is_some()
+        && let Some(r) = state.account.flows().requests.get_mut(&id)
+    {
+        r.needs_login = true;
+    }
     (
         jar,
         pages::login_page(&id, &session.csrf, &request.client_id, None, ""),
@@ -159,6 +166,9 @@ pub async fn consent_form(
         csrf: &session.csrf,
         client_id: &request.client_id,
         user_name,
+        username: crate::users::by_sub(&login.sub)
+            .map(|u| u.username)
+            .unwrap_or("?"),
         requested: request.scopes,
         previously,
         user_code: user_code.as_deref(),

@@ -113,8 +113,10 @@ pub struct ConsentView<'a> {
     pub csrf: &'a str,
     /// The client asking.
     pub client_id: &'a str,
-    /// Who is logged in.
+    /// Who is logged in (display name).
     pub user_name: &'a str,
+    /// Who is logged in (login name).
+    pub username: &'a str,
     /// The scopes asked for.
     pub requested: ScopeSet,
     /// What this user granted this client last time, if ever.
@@ -167,7 +169,9 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
         StatusCode::OK,
         "Autorizza l'applicazione",
         &format!(
-            "<p>Ciao {user}. L'applicazione <code>{client}</code> chiede questi permessi. \
+            "<p class=\"who\" data-username=\"{username}\">Ciao {user}. \
+             <a id=\"switch-user\" href=\"/oauth2/login?request={request}&amp;switch=1\">Non sei tu? Cambia utente</a></p>\
+             <p>L'applicazione <code>{client}</code> chiede questi permessi. \
              Puoi togliere la spunta a quelli che non vuoi concedere.</p>{device}{again}\
              <form method=\"post\" action=\"/oauth2/consent\" id=\"consent\">\
              <input type=\"hidden\" name=\"request\" value=\"{request}\">\
@@ -176,6 +180,7 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
              <button type=\"submit\" name=\"decision\" value=\"allow\">Consenti</button>\
              <button type=\"submit\" name=\"decision\" value=\"deny\">Nega</button></form>",
             user = esc(v.user_name),
+            username = esc(v.username),
             client = esc(v.client_id),
             request = esc(v.request),
             csrf = esc(v.csrf),

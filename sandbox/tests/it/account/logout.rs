@@ -111,3 +111,67 @@ async fn logging_out_notifies_the_session_clients_by_back_channel() {
     assert!(claims["events"][LOGOUT_EVENT].is_object());
     assert!(claims.get("nonce").is_none());
 }
+
+#[tokio::test]
+async fn the_browser_switches_user_when_someone_else_is_logged_in() {
+    let sb = sandbox().await;
+    let client = web_client(&sb, AuthType::BasicAuth).await;
+    let browser = Browser::new();
+    let first = log_in(
+        &sb,
+        &client,
+        &browser,
+        "mario.rossi",
+        with_base(&[]),
+        Consent::GrantAll,
+    )
+    .await;
+    let claims = giponext_sandbox::account::tokens::verify_access_token(
+        sb.state(),
+        openidconnect::OAuth2TokenResponse::access_token(&first).secret(),
+    )
+    .expect("verifies");
+    assert_eq!(claims.sub, "user-7f3a9c01");
+
+    // The consent page says who is logged in and offers to switch.
+    let flow = start(&client, with_base(&[]));
+    let res = browser
+        .client()
+        .get(flow.url.clone())
+        .send()
+        .await
+        .expect("answers");
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let page = browser
+        .client()
+        .get(format!("{}{location}", issuer(&sb)))
+        .send()
+        .await
+        .expect("consent page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("data-username=\"mario.rossi\"") && page.contains("Cambia utente"));
+
+    let second = log_in(
+        &sb,
+        &client,
+        &browser,
+        "giulia.bianchi",
+        with_base(&[]),
+        Consent::GrantAll,
+    )
+    .await;
+    let claims = giponext_sandbox::account::tokens::verify_access_token(
+        sb.state(),
+        openidconnect::OAuth2TokenResponse::access_token(&second).secret(),
+    )
+    .expect("verifies");
+    assert_eq!(
+        claims.sub, "user-2b81d4e7",
+        "logged in as the user asked for"
+    );
+}
