@@ -38,6 +38,26 @@ pub enum StoreLocation {
     File(PathBuf),
     /// In memory (tests; sessions die with the process).
     Memory,
+    /// A Redis server shared by several instances (`redis://host:port/db`).
+    Redis(RedisUrl),
+}
+
+/// A Redis URL; its `Debug` hides the password it may carry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("redacted"));
+                }
+                write!(f, "RedisUrl({url})")
+            }
+            Err(_) => f.write_str("RedisUrl(<unparsable>)"),
+        }
+    }
 }
 
 /// Durations the backend works with.
@@ -261,6 +281,9 @@ impl Config {
 
         let session_store = match lookup("BFF_SESSION_STORE").as_deref() {
             Some(":memory:") => StoreLocation::Memory,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                StoreLocation::Redis(RedisUrl(url.to_owned()))
+            }
             Some(path) => StoreLocation::File(PathBuf::from(path)),
             None => StoreLocation::File(PathBuf::from("var/bff-sessions.sqlite3")),
         };

@@ -14,15 +14,20 @@
 //!   absent means unchanged), so a shrunken grant shrinks the features.
 //! - `invalid_grant` marks the session `reauth_required`.
 //!
-//! The lock is in-process; several backend instances would need a shared
-//! lock (e.g. a Redis `SET NX PX` lease) around the same steps.
+//! The lock is in-process with the SQLite store; with the Redis store it is
+//! also cluster-wide (a renewed `SET NX PX` lease, writes fenced by a
+//! compare-and-set, see [`crate::session::redis`]), so at most one instance
+//! refreshes a grant at a time and the others re-read the stored result.
+//! An `invalid_grant` is checked against the store first: if the stored
+//! refresh token is no longer the one sent, a sibling already rotated it and
+//! its record is used.
 
 use chrono::Utc;
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::oidc::OidcError;
-use crate::session::{SessionRecord, to_chrono};
+use crate::session::{SessionGuard, SessionRecord, to_chrono};
 use crate::types::SessionId;
 
 /// Where to send a user whose grant is gone.
@@ -42,14 +47,16 @@ pub async fn update_session(
     id: &SessionId,
     change: impl FnOnce(&mut SessionRecord),
 ) -> Result<Option<SessionRecord>, AppError> {
-    let lock = state.sessions.refresh_lock(id);
-    let _guard = lock.lock().await;
+    let guard = state.sessions.lock(id).await?;
     let Some(mut record) = state.sessions.load(id).await? else {
         return Ok(None);
     };
     change(&mut record);
     let expires_at = record.expires_at(&state.config.timings);
-    state.sessions.save(id, &record, expires_at).await?;
+    state
+        .sessions
+        .save_locked(id, &record, expires_at, &guard)
+        .await?;
     Ok(Some(record))
 }
 
@@ -83,8 +90,7 @@ pub async fn fresh_record(
     if !force && !seen.needs_refresh(leeway, Utc::now()) {
         return Ok(seen);
     }
-    let lock = state.sessions.refresh_lock(id);
-    let _guard = lock.lock().await;
+    let guard = state.sessions.lock(id).await?;
     let current = state
         .sessions
         .load(id)
@@ -100,7 +106,7 @@ pub async fn fresh_record(
     }
     let Some(refresh_token) = current.tokens.refresh.clone() else {
         // No offline_access: nothing to refresh with.
-        mark_reauth(state, id, current).await?;
+        mark_reauth(state, id, current, &guard).await?;
         return Err(reauth());
     };
 
@@ -128,15 +134,28 @@ pub async fn fresh_record(
                 next.granted = scope.known;
             }
             let expires_at = next.expires_at(&state.config.timings);
-            state.sessions.save(id, &next, expires_at).await?;
+            state
+                .sessions
+                .save_locked(id, &next, expires_at, &guard)
+                .await?;
             state.metrics.refresh(Ok(()));
             tracing::info!("access token refreshed");
             Ok(next)
         }
         Err(OidcError::InvalidGrant) => {
             state.metrics.refresh(Err(true));
+            // A sibling may have rotated the token meanwhile (a lost lease):
+            // its stored record wins over declaring the grant gone.
+            if let Some(stored) = state.sessions.load(id).await?
+                && !stored.reauth_required
+                && stored.tokens.refresh.as_ref().map(|r| r.expose())
+                    != Some(refresh_token.expose())
+            {
+                tracing::info!("refresh refused but a sibling holds a newer token");
+                return Ok(stored);
+            }
             tracing::info!("refresh refused (invalid_grant): sign-in required");
-            mark_reauth(state, id, current).await?;
+            mark_reauth(state, id, current, &guard).await?;
             Err(reauth())
         }
         Err(OidcError::Refused(code))
@@ -158,10 +177,14 @@ async fn mark_reauth(
     state: &AppState,
     id: &SessionId,
     mut record: SessionRecord,
+    guard: &SessionGuard,
 ) -> Result<(), AppError> {
     record.reauth_required = true;
     record.tokens.refresh = None;
     let expires_at = record.expires_at(&state.config.timings);
-    state.sessions.save(id, &record, expires_at).await?;
+    state
+        .sessions
+        .save_locked(id, &record, expires_at, guard)
+        .await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::config::{Config, StoreLocation, Upstream};
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
-use crate::session::{SessionKey, SessionStore, Sessions, SqliteStore};
+use crate::session::{RedisStore, SessionKey, SessionStore, Sessions, SqliteStore};
 
 /// A backend running in this process.
 pub struct RunningBff {
@@ -160,10 +160,17 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     );
 
     let key = session_key(&config)?;
-    let store: Arc<dyn SessionStore> = match &config.session_store {
-        StoreLocation::Memory => Arc::new(SqliteStore::in_memory()?),
-        StoreLocation::File(path) => Arc::new(SqliteStore::open(path)?),
+    let sessions = match &config.session_store {
+        StoreLocation::Memory => Sessions::new(Arc::new(SqliteStore::in_memory()?), &key),
+        StoreLocation::File(path) => Sessions::new(Arc::new(SqliteStore::open(path)?), &key),
+        StoreLocation::Redis(url) => Sessions::clustered(
+            RedisStore::connect(&url.0)
+                .await
+                .context("BFF_SESSION_STORE: cannot connect to Redis")?,
+            &key,
+        ),
     };
+    let store: Arc<dyn SessionStore> = sessions.store().clone();
     let api_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.timings.upstream_timeout)
@@ -175,7 +182,7 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         issuer,
         provider,
         api_http,
-        sessions: Sessions::new(store.clone(), &key),
+        sessions,
         metrics: Metrics::default(),
         cookies: CookiePolicy::for_https(https),
         sandbox,
@@ -291,6 +298,9 @@ fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
     }
     let path = match &config.session_store {
         StoreLocation::Memory => return Ok(SessionKey::generate()),
+        StoreLocation::Redis(_) => anyhow::bail!(
+            "BFF_SESSION_KEY must be set with a Redis store: every instance needs the same key"
+        ),
         StoreLocation::File(path) => path.with_extension("key"),
     };
     load_or_create_dev_key(&path)

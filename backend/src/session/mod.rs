@@ -8,6 +8,7 @@
 //!   per-session lock that makes a refresh single-flight.
 
 mod crypto;
+pub mod redis;
 mod store;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use giponext_shared::session::{DeclinedScope, SessionUser};
 use serde::{Deserialize, Serialize};
 
 pub use crypto::{OpenError, Sealer, SessionKey};
+pub use redis::{Lease, RedisStore};
 pub use store::{SessionStore, SqliteStore, StoreError};
 
 use crate::types::{ReturnTo, Secret, SessionId, secret_serde};
@@ -133,6 +135,17 @@ pub enum SessionError {
     /// A record did not parse.
     #[error("a stored record is malformed: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// The cluster lock's lease ran out before the write: nothing written
+    /// (another instance may hold a newer token).
+    #[error("the session lock was lost before the write")]
+    LeaseLost,
+}
+
+/// The lock of one session, held while it is read, changed and written:
+/// in-process always, and cluster-wide with the Redis store.
+pub struct SessionGuard {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    lease: Option<Lease>,
 }
 
 /// Sessions and login states, sealed in a store.
@@ -141,6 +154,7 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     sealer: Sealer,
     locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+    cluster: Option<RedisStore>,
 }
 
 impl Sessions {
@@ -150,6 +164,58 @@ impl Sessions {
             store,
             sealer: Sealer::new(key),
             locks: Arc::default(),
+            cluster: None,
+        }
+    }
+
+    /// Sessions shared by several instances in Redis, sealed with `key`
+    /// (the same key on every instance).
+    pub fn clustered(store: RedisStore, key: &SessionKey) -> Self {
+        Sessions {
+            store: Arc::new(store.clone()),
+            sealer: Sealer::new(key),
+            locks: Arc::default(),
+            cluster: Some(store),
+        }
+    }
+
+    /// The Redis store, when clustered.
+    pub fn cluster(&self) -> Option<&RedisStore> {
+        self.cluster.as_ref()
+    }
+
+    /// Takes the session's lock: the in-process one, then (clustered) the
+    /// Redis lease. Write under it with [`Sessions::save_locked`].
+    pub async fn lock(&self, id: &SessionId) -> Result<SessionGuard, SessionError> {
+        let local = self.refresh_lock(id).lock_owned().await;
+        let lease = match &self.cluster {
+            Some(redis) => Some(redis.lock(&id.store_key()).await?),
+            None => None,
+        };
+        Ok(SessionGuard {
+            _local: local,
+            lease,
+        })
+    }
+
+    /// Stores the session while `guard` holds its lock; with Redis, only if
+    /// the lease is still held (fencing), else [`SessionError::LeaseLost`].
+    pub async fn save_locked(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+        expires_at: DateTime<Utc>,
+        guard: &SessionGuard,
+    ) -> Result<(), SessionError> {
+        let Some(lease) = &guard.lease else {
+            return self.save(id, record, expires_at).await;
+        };
+        let key = id.store_key();
+        let sealed = self.sealer.seal(&key, &serde_json::to_vec(record)?);
+        if lease.put_fenced(&key, sealed, expires_at).await? {
+            Ok(())
+        } else {
+            Err(SessionError::LeaseLost)
         }
     }
 

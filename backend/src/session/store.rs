@@ -19,6 +19,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 #[error("session store: {0}")]
 pub struct StoreError(String);
 
+impl StoreError {
+    /// A store failure described by `message` (never a value).
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        StoreError(message.into())
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError(e.to_string())

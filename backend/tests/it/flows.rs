@@ -469,3 +469,37 @@ async fn logs_carry_no_token_code_or_state() {
         );
     }
 }
+
+#[tokio::test]
+async fn behind_https_cookies_are_secure_and_host_prefixed() {
+    let s = FakeSetup::start_with(|c| {
+        c.public_url = Some(url::Url::parse("https://connect.example.it").unwrap())
+    })
+    .await;
+    // Behind a TLS-terminating proxy: talk to the bound address directly.
+    let client = crate::support::Client::new(&format!("http://{}", s.bff.addr()));
+    let start = client.get("/auth/login").await;
+    assert_eq!(start.status, 302);
+    let cookie = start.header("set-cookie");
+    assert!(cookie.starts_with("__Secure-gx_login="), "{cookie}");
+    for attr in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/auth",
+        "Max-Age=600",
+    ] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+    let redirect = url::Url::parse(start.location()).unwrap();
+    let q: std::collections::HashMap<_, _> = redirect.query_pairs().into_owned().collect();
+    assert_eq!(
+        q["redirect_uri"],
+        "https://connect.example.it/auth/callback"
+    );
+    assert!(
+        start
+            .header("strict-transport-security")
+            .starts_with("max-age=")
+    );
+}
