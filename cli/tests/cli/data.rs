@@ -216,3 +216,106 @@ async fn patients_create_get_and_usage_errors() {
     let missing = env.run(&["patients", "get", "999999999"]).await;
     assert_eq!(missing.code, 7, "{missing:?}");
 }
+
+#[tokio::test]
+async fn every_data_command_reads_and_books_and_cancels() {
+    let env = Env::tests().await;
+    let out = env.login(&["login"], users::MARIO, Consent::GrantAll).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let list = async |args: &[&str]| -> Vec<Value> {
+        let out = env.run(args).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        json(&out).as_array().expect("a JSON list").clone()
+    };
+    for args in [
+        &["treatments", "--json"][..],
+        &["pricelists", "--json"],
+        &["episodes", "--json"],
+        &["patients", "list", "--json"],
+    ] {
+        assert!(
+            !list(args).await.is_empty(),
+            "{args:?} lists the seeded data"
+        );
+    }
+    let reports = list(&["reports", "list", "--json"]).await;
+    let report_id = reports[0]["id"].to_string();
+    let report = env.run(&["reports", "get", &report_id]).await;
+    assert_eq!(report.code, 0, "{report:?}");
+    let body = reports[0]
+        .get("body")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(body) = body {
+        assert!(
+            report.stdout.contains(body.trim()),
+            "the table shows the text"
+        );
+    }
+    let invoices = list(&[
+        "invoices",
+        "list",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--json",
+    ])
+    .await;
+    let invoice = env
+        .run(&["invoices", "get", &invoices[0]["id"].to_string(), "--json"])
+        .await;
+    assert_eq!(json(&invoice)["number"], invoices[0]["number"]);
+
+    // Book the first free slot the API offers, see it in the agenda, cancel it.
+    let token = env.stored_token("access_token");
+    let slots: Value = reqwest::Client::new()
+        .get(env.api(&format!(
+            "/v2/tenants/{}/availabilities",
+            users::TENANT_MAIN
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("API")
+        .json()
+        .await
+        .expect("JSON");
+    let slot = &slots["items"][0];
+    let (start, end) = (
+        slot["start"].as_str().expect("start"),
+        slot["end"].as_str().expect("end"),
+    );
+    let patient = list(&["patients", "list", "--json"]).await[0]["id"].to_string();
+    let booked = env
+        .run(&[
+            "appointments",
+            "book",
+            "--agenda",
+            slot["agendaId"].as_str().expect("agenda"),
+            "--patient",
+            &patient,
+            "--start",
+            start,
+            "--end",
+            end,
+            "--json",
+        ])
+        .await;
+    assert_eq!(booked.code, 0, "{booked:?}");
+    let booked = json(&booked);
+    assert_eq!(booked["status"], "booked");
+    let id = booked["id"].to_string();
+    let day = &start[..10];
+    let agenda = list(&["agenda", "--from", day, "--to", day, "--json"]).await;
+    assert!(
+        agenda.iter().any(|a| a["id"].to_string() == id),
+        "the agenda shows it"
+    );
+    let cancelled = env.run(&["appointments", "cancel", &id, "--json"]).await;
+    assert_eq!(cancelled.code, 0, "{cancelled:?}");
+    assert_eq!(json(&cancelled)["status"], "cancelled");
+    let again = env.run(&["appointments", "cancel", &id]).await;
+    assert_eq!(again.code, 7, "cancelling twice is a conflict: {again:?}");
+    assert!(again.stderr.contains("conflict"), "{}", again.stderr);
+}
