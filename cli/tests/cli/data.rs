@@ -309,7 +309,7 @@ async fn every_data_command_reads_and_books_and_cancels() {
     let day = &start[..10];
     let agenda = list(&["agenda", "--from", day, "--to", day, "--json"]).await;
     assert!(
-        agenda.iter().any(|a| a["id"].to_string() == id),
+        agenda.iter().any(|a| a["id"] == booked["id"]),
         "the agenda shows it"
     );
     let cancelled = env.run(&["appointments", "cancel", &id, "--json"]).await;
