@@ -20,15 +20,15 @@ use std::time::Duration;
 use giponext_shared::{ParsedScopes, ScopeSet};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreIdTokenVerifier,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken,
-    RequestTokenError, TokenResponse as _,
+    AdditionalProviderMetadata, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RefreshToken, RequestTokenError, SignatureVerificationError, TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -140,6 +140,13 @@ pub struct Provider {
     issuer: String,
     extra: ExtraMetadata,
     http: reqwest::Client,
+    client_id: String,
+    client_secret: Secret,
+    jwks_uri: openidconnect::JsonWebKeySetUrl,
+    /// The provider's keys; re-fetched once when an ID token names a key we
+    /// do not know (the provider rotated its keys).
+    jwks: std::sync::RwLock<CoreJsonWebKeySet>,
+    id_token_algs: Vec<openidconnect::core::CoreJwsSigningAlgorithm>,
 }
 
 impl Provider {
@@ -200,6 +207,9 @@ impl Provider {
         }
         let extra = metadata.additional_metadata().clone();
         let issuer = metadata.issuer().as_str().to_owned();
+        let jwks_uri = metadata.jwks_uri().clone();
+        let jwks = std::sync::RwLock::new(metadata.jwks().clone());
+        let id_token_algs = metadata.id_token_signing_alg_values_supported().clone();
         let basic_ok = metadata
             .token_endpoint_auth_methods_supported()
             .is_none_or(|m| m.contains(&CoreClientAuthMethod::ClientSecretBasic));
@@ -221,6 +231,11 @@ impl Provider {
             issuer,
             extra,
             http,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.clone(),
+            jwks_uri,
+            jwks,
+            id_token_algs,
         })
     }
 
@@ -290,17 +305,45 @@ impl Provider {
         let id_token = response
             .id_token()
             .ok_or_else(|| OidcError::BadIdToken("the token response has no id_token".into()))?;
-        let claims = id_token
-            .claims(
-                &self.client.id_token_verifier(),
-                &Nonce::new(nonce.expose().to_owned()),
-            )
-            .map_err(|e| OidcError::BadIdToken(error_chain(&e)))?;
+        let nonce = Nonce::new(nonce.expose().to_owned());
+        let claims = match id_token.claims(&self.verifier(), &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // Maybe the provider rotated its keys: fetch them once more.
+                self.refetch_jwks().await?;
+                id_token.claims(&self.verifier(), &nonce)
+            }
+            other => other,
+        }
+        .map_err(|e| OidcError::BadIdToken(error_chain(&e)))?;
         let subject = claims.subject().as_str().to_owned();
         let mut grant = grant_of(&response);
         grant.id_token = Some(Secret::new(id_token.to_string()));
         grant.subject = Some(subject);
         Ok(grant)
+    }
+
+    /// The ID token verifier over the current keys: signature (allowed
+    /// algorithms from discovery; never `none`), `iss`, `aud`, `exp`.
+    fn verifier(&self) -> CoreIdTokenVerifier<'static> {
+        let jwks = self.jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
+        CoreIdTokenVerifier::new_confidential_client(
+            ClientId::new(self.client_id.clone()),
+            ClientSecret::new(self.client_secret.expose().to_owned()),
+            IssuerUrl::new(self.issuer.clone()).expect("the issuer parsed at discovery"),
+            jwks,
+        )
+        .set_allowed_algs(self.id_token_algs.clone())
+    }
+
+    async fn refetch_jwks(&self) -> Result<(), OidcError> {
+        let fresh = CoreJsonWebKeySet::fetch_async(&self.jwks_uri, &self.http)
+            .await
+            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+        *self.jwks.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        tracing::info!("re-fetched the provider's signing keys");
+        Ok(())
     }
 
     /// Refreshes with `refresh_token` (RFC 6749 §6).

@@ -122,6 +122,7 @@ async fn bad_id_tokens_are_refused() {
         IdTokenMode::Expired,
         IdTokenMode::AlgNone,
         IdTokenMode::UnknownKey,
+        IdTokenMode::ForgedKid,
         IdTokenMode::WrongIss,
     ] {
         s.fake.with(|i| i.id_token_mode = Some(mode));
@@ -134,7 +135,7 @@ async fn bad_id_tokens_are_refused() {
     assert_eq!(s.login("").await.status, 302, "a valid one still works");
     let m = s.client.get("/metrics").await.body;
     assert!(
-        m.contains("bff_logins_total{outcome=\"rejected\"} 6"),
+        m.contains("bff_logins_total{outcome=\"rejected\"} 7"),
         "{m}"
     );
 }
@@ -201,4 +202,13 @@ async fn userinfo_of_another_subject_is_refused() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("does not belong to the signed-in user"));
     assert_no_session(&s).await;
+}
+
+#[tokio::test]
+async fn rotated_provider_keys_are_fetched_again() {
+    let s = FakeSetup::start().await;
+    s.fake.with(|i| i.rotated = true);
+    let r = s.login("").await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(s.client.session().await.authenticated);
 }

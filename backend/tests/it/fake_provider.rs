@@ -34,6 +34,7 @@ struct Keys {
     good: EncodingKey,
     good_jwk: Value,
     unknown: EncodingKey,
+    unknown_jwk: Value,
 }
 
 fn keys() -> &'static Keys {
@@ -48,16 +49,19 @@ fn keys() -> &'static Keys {
             )
         };
         let (good_key, good) = make();
-        let (_, unknown) = make();
-        let good_jwk = json!({
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "good",
-            "n": URL_SAFE_NO_PAD.encode(good_key.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(good_key.e().to_bytes_be()),
-        });
+        let (unknown_key, unknown) = make();
+        let jwk = |key: &rsa::RsaPrivateKey, kid: &str| {
+            json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+                "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+            })
+        };
         Keys {
             good,
-            good_jwk,
+            good_jwk: jwk(&good_key, "good"),
             unknown,
+            unknown_jwk: jwk(&unknown_key, "rotated"),
         }
     })
 }
@@ -70,7 +74,10 @@ pub enum IdTokenMode {
     WrongNonce,
     Expired,
     AlgNone,
+    /// Signed by a key the provider never published (unknown `kid`).
     UnknownKey,
+    /// Signed by another key under the published key's `kid`.
+    ForgedKid,
     WrongIss,
 }
 
@@ -127,6 +134,8 @@ pub struct Inner {
     pub userinfo_tenants: Vec<(String, String)>,
     /// Discovery lists only `plain` PKCE (an unfit provider).
     pub no_s256: bool,
+    /// The provider rotated its signing key after the backend started.
+    pub rotated: bool,
     /// Userinfo answers for another subject than the ID token's.
     pub userinfo_sub: Option<String>,
 }
@@ -207,8 +216,13 @@ async fn discovery(State(f): State<Fake>) -> Json<Value> {
     }))
 }
 
-async fn jwks() -> Json<Value> {
-    Json(json!({ "keys": [keys().good_jwk.clone()] }))
+async fn jwks(State(f): State<Fake>) -> Json<Value> {
+    let key = if f.with(|i| i.rotated) {
+        &keys().unknown_jwk
+    } else {
+        &keys().good_jwk
+    };
+    Json(json!({ "keys": [key.clone()] }))
 }
 
 async fn authorize(State(f): State<Fake>, Query(q): Query<HashMap<String, String>>) -> Response {
@@ -317,12 +331,13 @@ fn id_token(inner: &Inner, nonce: &str) -> String {
         return format!("{header}.{body}.");
     }
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("good".into());
-    let key = if mode == IdTokenMode::UnknownKey {
-        &keys().unknown
-    } else {
-        &keys().good
+    let (kid, key) = match mode {
+        IdTokenMode::UnknownKey => ("unknown", &keys().unknown),
+        IdTokenMode::ForgedKid => ("good", &keys().unknown),
+        _ if inner.rotated => ("rotated", &keys().unknown),
+        _ => ("good", &keys().good),
     };
+    header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
