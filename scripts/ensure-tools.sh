@@ -5,7 +5,7 @@
 #   scripts/ensure-tools.sh            # everything
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
 #                                      # wasm_bindgen, binaryen, chromium,
-#                                      # interop)
+#                                      # interop, redis)
 #
 # Versions are pinned where the build depends on them: wasm-bindgen-cli must
 # equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
@@ -128,6 +128,15 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
+ensure_redis() {
+    # The backend's scale-out tests start their own redis-server on a free
+    # loopback port.
+    if command -v redis-server >/dev/null 2>&1; then
+        return
+    fi
+    apt_install redis-server
+}
+
 # Prints the PATH addition that puts these tools first, for `eval`-free use:
 #   PATH="$(scripts/ensure-tools.sh path):$PATH"
 tools_path() {
@@ -136,7 +145,7 @@ tools_path() {
 
 main() {
     if [ "$#" -eq 0 ]; then
-        set -- wasm_target trunk wasm_bindgen binaryen chromium interop
+        set -- wasm_target trunk wasm_bindgen binaryen chromium interop redis
     fi
     for tool in "$@"; do
         case "$tool" in
@@ -147,6 +156,7 @@ main() {
             chromium) ensure_chromium ;;
             axe) ensure_axe ;;
             interop) ensure_interop ;;
+            redis) ensure_redis ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;
         esac

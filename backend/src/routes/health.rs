@@ -40,7 +40,11 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut text = state.metrics.render();
+    if let Some(redis) = state.sessions.cluster() {
+        text.push_str(&crate::session::redis::render_lock_stats(redis.stats()));
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

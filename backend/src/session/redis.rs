@@ -51,6 +51,29 @@ pub struct LockStats {
     pub fenced: AtomicU64,
 }
 
+/// The lock counters in the Prometheus text format.
+pub fn render_lock_stats(stats: &LockStats) -> String {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    format!(
+        "# HELP bff_refresh_lock_collisions_total Cluster refresh-lock attempts that found it held.\n\
+         # TYPE bff_refresh_lock_collisions_total counter\n\
+         bff_refresh_lock_collisions_total {}\n\
+         # HELP bff_refresh_lock_waits_total Cluster refresh-lock acquisitions that waited.\n\
+         # TYPE bff_refresh_lock_waits_total counter\n\
+         bff_refresh_lock_waits_total {}\n\
+         # HELP bff_refresh_lock_renewals_total Leases renewed during a refresh.\n\
+         # TYPE bff_refresh_lock_renewals_total counter\n\
+         bff_refresh_lock_renewals_total {}\n\
+         # HELP bff_refresh_lock_fenced_total Writes refused because the lease was lost.\n\
+         # TYPE bff_refresh_lock_fenced_total counter\n\
+         bff_refresh_lock_fenced_total {}\n",
+        get(&stats.collisions),
+        get(&stats.waits),
+        get(&stats.renewals),
+        get(&stats.fenced),
+    )
+}
+
 /// Sessions in Redis (`BFF_SESSION_STORE=redis://host:port/db`).
 #[derive(Clone)]
 pub struct RedisStore {
@@ -98,6 +121,59 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+fn transient(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// Runs `cmd`, retrying a few times while the connection manager reconnects
+/// (e.g. Redis restarted): a dropped connection is not the user's problem.
+async fn query<T: redis::FromRedisValue>(
+    conn: &ConnectionManager,
+    cmd: &redis::Cmd,
+) -> Result<T, StoreError> {
+    let mut conn = conn.clone();
+    let mut pause = Duration::from_millis(50);
+    for _ in 0..4 {
+        match cmd.query_async(&mut conn).await {
+            Err(e) if transient(&e) => {
+                tracing::debug!(error = %e, "redis connection lost; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return Ok(other?),
+        }
+    }
+    Ok(cmd.query_async(&mut conn).await?)
+}
+
+/// [`query`] for a Lua script.
+async fn invoke<T: redis::FromRedisValue>(
+    conn: &ConnectionManager,
+    script: &redis::Script,
+    keys: &[&str],
+    args: &[&[u8]],
+) -> Result<T, StoreError> {
+    let mut conn = conn.clone();
+    let mut pause = Duration::from_millis(50);
+    for attempt in 0..5 {
+        let mut call = script.prepare_invoke();
+        for k in keys {
+            call.key(*k);
+        }
+        for a in args {
+            call.arg(*a);
+        }
+        match call.invoke_async(&mut conn).await {
+            Err(e) if transient(&e) && attempt < 4 => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return Ok(other?),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`); reconnects by itself
     /// after Redis restarts.
@@ -139,14 +215,16 @@ impl RedisStore {
         let mut waited = false;
         let mut pause = Duration::from_millis(5);
         loop {
-            let got: Option<String> = redis::cmd("SET")
-                .arg(&lock)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(lease_ms)
-                .query_async(&mut self.conn.clone())
-                .await?;
+            let got: Option<String> = query(
+                &self.conn,
+                redis::cmd("SET")
+                    .arg(&lock)
+                    .arg(&token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(lease_ms),
+            )
+            .await?;
             if got.is_some() {
                 break;
             }
@@ -162,19 +240,21 @@ impl RedisStore {
             pause = (pause * 2).min(Duration::from_millis(50));
         }
         let renew = {
-            let mut conn = self.conn.clone();
+            let conn = self.conn.clone();
             let (lock, token, stats) = (lock.clone(), token.clone(), self.stats.clone());
             let every = self.lease / 3;
             tokio::spawn(async move {
                 let script = redis::Script::new(RENEW);
+                let lease_ms = lease_ms.to_string();
                 loop {
                     tokio::time::sleep(every).await;
-                    let renewed: Result<i64, _> = script
-                        .key(&lock)
-                        .arg(&token)
-                        .arg(lease_ms)
-                        .invoke_async(&mut conn)
-                        .await;
+                    let renewed: Result<i64, _> = invoke(
+                        &conn,
+                        &script,
+                        &[&lock],
+                        &[token.as_bytes(), lease_ms.as_bytes()],
+                    )
+                    .await;
                     match renewed {
                         Ok(1) => {
                             stats.renewals.fetch_add(1, Ordering::Relaxed);
@@ -200,13 +280,15 @@ impl RedisStore {
     /// Test hook: leaves a lock behind as an instance that died holding it
     /// would (no renewal, no release), for `lease`.
     pub async fn leave_dead_lock(&self, name: &str, lease: Duration) -> Result<(), StoreError> {
-        let () = redis::cmd("SET")
-            .arg(lock_key(name))
-            .arg("dead-holder")
-            .arg("PX")
-            .arg(lease.as_millis() as u64)
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let () = query(
+            &self.conn,
+            redis::cmd("SET")
+                .arg(lock_key(name))
+                .arg("dead-holder")
+                .arg("PX")
+                .arg(lease.as_millis() as u64),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -230,14 +312,14 @@ impl Lease {
         value: Vec<u8>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let written: i64 = redis::Script::new(CAS_SET)
-            .key(key(k))
-            .key(&self.lock)
-            .arg(&self.token)
-            .arg(value)
-            .arg(expires_at.timestamp_millis())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let at = expires_at.timestamp_millis().to_string();
+        let written: i64 = invoke(
+            &self.conn,
+            &redis::Script::new(CAS_SET),
+            &[&key(k), &self.lock],
+            &[self.token.as_bytes(), &value, at.as_bytes()],
+        )
+        .await?;
         if written != 1 {
             self.stats.fenced.fetch_add(1, Ordering::Relaxed);
         }
@@ -248,15 +330,20 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renew.abort();
-        let mut conn = self.conn.clone();
-        let (lock, token) = (std::mem::take(&mut self.lock), std::mem::take(&mut self.token));
+        let conn = self.conn.clone();
+        let (lock, token) = (
+            std::mem::take(&mut self.lock),
+            std::mem::take(&mut self.token),
+        );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let released: Result<i64, _> = redis::Script::new(RELEASE)
-                    .key(&lock)
-                    .arg(&token)
-                    .invoke_async(&mut conn)
-                    .await;
+                let released: Result<i64, _> = invoke(
+                    &conn,
+                    &redis::Script::new(RELEASE),
+                    &[&lock],
+                    &[token.as_bytes()],
+                )
+                .await;
                 if let Err(e) = released {
                     tracing::warn!(error = %e, "releasing the refresh lock failed (it expires)");
                 }
@@ -277,35 +364,23 @@ impl SessionStore for RedisStore {
         if at <= Utc::now().timestamp_millis() {
             return self.delete(k).await;
         }
-        let () = redis::cmd("SET")
-            .arg(key(k))
-            .arg(value)
-            .arg("PXAT")
-            .arg(at)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(())
+        query(
+            &self.conn,
+            redis::cmd("SET").arg(key(k)).arg(value).arg("PXAT").arg(at),
+        )
+        .await
     }
 
     async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(redis::cmd("GET")
-            .arg(key(k))
-            .query_async(&mut self.conn.clone())
-            .await?)
+        query(&self.conn, redis::cmd("GET").arg(key(k))).await
     }
 
     async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(redis::cmd("GETDEL")
-            .arg(key(k))
-            .query_async(&mut self.conn.clone())
-            .await?)
+        query(&self.conn, redis::cmd("GETDEL").arg(key(k))).await
     }
 
     async fn delete(&self, k: &str) -> Result<(), StoreError> {
-        let _: i64 = redis::cmd("DEL")
-            .arg(key(k))
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let _: i64 = query(&self.conn, redis::cmd("DEL").arg(key(k))).await?;
         Ok(())
     }
 
@@ -315,9 +390,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let _: String = query(&self.conn, &redis::cmd("PING")).await?;
         Ok(())
     }
 }

@@ -10,6 +10,10 @@ mod support;
 mod attacks;
 mod flows;
 mod proxy;
+#[cfg(feature = "embedded-sandbox")]
+mod redis_server;
 mod refresh;
 #[cfg(feature = "embedded-sandbox")]
 mod sandbox;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout;

@@ -1,0 +1,261 @@
+//! Several backend instances on one Redis and one sandbox: no sticky
+//! sessions, one refresh per grant across the cluster, a dead lock holder,
+//! Redis restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use giponext_bff::config::{RedisUrl, StoreLocation, Upstream};
+use giponext_bff::session::SessionKey;
+use giponext_bff::types::{Secret, SessionId};
+use giponext_bff::{Config, RunningBff};
+use giponext_sandbox::clients::grants;
+use giponext_sandbox::testing::{Browser, Consent};
+use giponext_sandbox::{ClientRegistration, RunningSandbox, users};
+use giponext_shared::ScopeSet;
+use reqwest::Method;
+
+use crate::redis_server::RedisServer;
+use crate::support::Client;
+
+const TENANT: &str = "tenant-abc123";
+const CLIENT_ID: &str = "giponext-connect-scaleout";
+const CLIENT_SECRET: &str = "scaleout-secret";
+
+pub struct Cluster {
+    pub redis: RedisServer,
+    pub sandbox: RunningSandbox,
+    pub bffs: Vec<RunningBff>,
+    /// One browser: the cookie jar is shared by every instance (same host).
+    pub client: Client,
+}
+
+impl Cluster {
+    pub async fn start(instances: usize, persist: bool) -> Self {
+        let redis = RedisServer::start(persist).await;
+        let sandbox = giponext_sandbox::start(giponext_sandbox::SandboxConfig::for_tests())
+            .await
+            .unwrap();
+        let key = SessionKey::generate();
+        let mut bffs = Vec::new();
+        for _ in 0..instances {
+            let mut config = Config::for_tests();
+            config.upstream = Upstream::External {
+                issuer: sandbox.state().issuer.clone(),
+                api_base: sandbox.api_base().clone(),
+            };
+            config.client_id = CLIENT_ID.to_owned();
+            config.client_secret = Secret::new(CLIENT_SECRET);
+            config.session_store = StoreLocation::Redis(RedisUrl(redis.url()));
+            config.session_key = Some(key.clone());
+            bffs.push(giponext_bff::serve(config).await.unwrap());
+        }
+        sandbox.register_client(ClientRegistration {
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(CLIENT_SECRET.into()),
+            grant_types: vec![
+                grants::AUTHORIZATION_CODE.into(),
+                grants::REFRESH_TOKEN.into(),
+            ],
+            redirect_uris: bffs
+                .iter()
+                .map(|b| format!("{}/auth/callback", b.url()))
+                .collect(),
+            post_logout_redirect_uris: bffs.iter().map(|b| format!("{}/", b.url())).collect(),
+            scopes: ScopeSet::all(),
+            backchannel_logout_uri: None,
+        });
+        let client = Client::new(bffs[0].url());
+        Cluster {
+            redis,
+            sandbox,
+            bffs,
+            client,
+        }
+    }
+
+    /// Signs in through instance `via` as Mario, granting everything.
+    pub async fn login(&self, via: usize) {
+        let base = self.bffs[via].url();
+        let start = self.client.get(&format!("{base}/auth/login")).await;
+        assert_eq!(start.status, 302, "{}", start.body);
+        let auth_url = url::Url::parse(start.location()).unwrap();
+        let callback = Browser::with_client(self.client.http.clone())
+            .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
+            .await
+            .unwrap();
+        let done = self.client.get(callback.as_str()).await;
+        assert_eq!(done.status, 302, "{}", done.body);
+        assert!(self.client.session_cookie().is_some());
+    }
+
+    /// `GET /api/giponext/v2/{path}` through instance `via`.
+    pub async fn api(&self, via: usize, path: &str) -> crate::support::Seen {
+        let url = format!("{}/api/giponext/v2/{path}", self.bffs[via].url());
+        self.client.api(Method::GET, &url, None).await
+    }
+
+    pub async fn session_via(&self, via: usize) -> giponext_shared::session::SessionInfo {
+        let seen = self
+            .client
+            .get(&format!("{}/api/session", self.bffs[via].url()))
+            .await;
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        serde_json::from_str(&seen.body).unwrap()
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        SessionId::from_cookie(&self.client.session_cookie().unwrap()).unwrap()
+    }
+
+    pub fn refreshes(&self) -> u64 {
+        self.sandbox.stats().refreshes()
+    }
+
+    pub async fn metrics(&self, via: usize) -> String {
+        self.client
+            .get(&format!("{}/metrics", self.bffs[via].url()))
+            .await
+            .body
+    }
+
+    pub async fn shutdown(self) {
+        for bff in self.bffs {
+            bff.shutdown().await;
+        }
+        self.sandbox.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_session_across_instances_and_one_refresh_for_500_concurrent_calls() {
+    let c = Cluster::start(2, false).await;
+    c.login(0).await;
+
+    // No stickiness: every instance sees the same session.
+    for i in 0..6 {
+        let info = c.session_via(i % 2).await;
+        assert!(info.authenticated, "instance {}", i % 2);
+        assert_eq!(
+            info.user.as_ref().unwrap().sub,
+            c.session_via(0).await.user.unwrap().sub
+        );
+        let seen = c
+            .api(i % 2, &format!("tenants/{TENANT}/patients?limit=1"))
+            .await;
+        assert_eq!(seen.status, 200, "instance {}: {}", i % 2, seen.body);
+    }
+    assert_eq!(c.refreshes(), 0);
+
+    // Token expiry; 500 concurrent calls over both instances.
+    assert!(
+        c.bffs[1]
+            .expire_access_token(&c.client.session_cookie().unwrap())
+            .await
+    );
+    let c = Arc::new(c);
+    let calls = (0..500).map(|i| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.api(i % 2, &format!("tenants/{TENANT}/patients?limit=1"))
+                .await
+        })
+    });
+    for call in futures_join(calls).await {
+        assert_eq!(call.status, 200, "{}", call.body);
+    }
+    let by_grant = c.sandbox.stats().refreshes_by_grant();
+    assert_eq!(by_grant.len(), 1, "{by_grant:?}");
+    assert_eq!(by_grant.values().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(c.refreshes(), 1);
+    // Both instances use the rotated token afterwards, without refreshing.
+    for i in 0..4 {
+        let seen = c
+            .api(i % 2, &format!("tenants/{TENANT}/patients?limit=2"))
+            .await;
+        assert_eq!(seen.status, 200, "{}", seen.body);
+    }
+    assert_eq!(c.refreshes(), 1);
+    let metrics = format!("{}{}", c.metrics(0).await, c.metrics(1).await);
+    assert!(
+        metrics.contains("bff_refresh_lock_waits_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bff_refresh_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    Arc::into_inner(c).unwrap().shutdown().await;
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_dead_lock_holder_does_not_block_the_session() {
+    let c = Cluster::start(2, false).await;
+    c.login(0).await;
+    let id = c.session_id();
+    assert!(
+        c.bffs[1]
+            .expire_access_token(&c.client.session_cookie().unwrap())
+            .await
+    );
+    // Instance 0 "dies" holding the session's refresh lock: no renewal, no
+    // release; its lease runs out and instance 1 carries on.
+    let redis = c.bffs[0].state().sessions.cluster().unwrap().clone();
+    redis
+        .leave_dead_lock(&id.store_key(), Duration::from_millis(1500))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let seen = c
+        .api(1, &format!("tenants/{TENANT}/patients?limit=1"))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    assert_eq!(c.refreshes(), 1);
+    assert!(
+        c.metrics(1)
+            .await
+            .contains("bff_refresh_lock_waits_total 1")
+    );
+    assert!(c.session_via(0).await.authenticated);
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn redis_restart_with_persistence_keeps_sessions() {
+    let mut c = Cluster::start(2, true).await;
+    c.login(0).await;
+    c.redis.restart().await;
+    assert!(c.session_via(1).await.authenticated);
+    let seen = c
+        .api(0, &format!("tenants/{TENANT}/patients?limit=1"))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn redis_restart_without_persistence_asks_to_sign_in_again() {
+    let mut c = Cluster::start(2, false).await;
+    c.login(0).await;
+    c.redis.restart().await;
+    assert!(!c.session_via(1).await.authenticated);
+    let seen = c
+        .api(0, &format!("tenants/{TENANT}/patients?limit=1"))
+        .await;
+    assert_eq!(seen.status, 401, "{}", seen.body);
+    assert_eq!(seen.json()["type"], "unauthenticated", "{}", seen.body);
+    c.shutdown().await;
+}
