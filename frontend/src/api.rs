@@ -13,6 +13,11 @@
 use giponext_shared::Scope;
 use giponext_shared::api::{ApiError, FieldError};
 use giponext_shared::session::{Problem, ProblemType, SessionInfo};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use leptos::prelude::{Get, LocalResource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
@@ -151,6 +156,51 @@ pub async fn delete(path: &str) -> Result<(), Failure> {
     exchange("DELETE", &format!("{API_PREFIX}{path}"), None)
         .await
         .map(|_| ())
+}
+
+/// A list or record read from the API, re-read when the signals its path
+/// reads change.
+///
+/// Every view reads through this one type: a `LocalResource` per response
+/// type would compile the whole async machinery once per type, and the
+/// bundle has a size budget. The body is kept as text and parsed where it
+/// is shown.
+#[derive(Clone, Copy)]
+pub struct ApiResource(LocalResource<Result<String, Failure>>);
+
+impl ApiResource {
+    /// Reads `GET {API_PREFIX}{path()}`; a `None` path reads nothing (the
+    /// value is then JSON `null`).
+    pub fn new(path: impl Fn() -> Option<String> + 'static) -> ApiResource {
+        let path: Rc<dyn Fn() -> Option<String>> = Rc::new(path);
+        ApiResource(LocalResource::new(move || fetch_text(path())))
+    }
+
+    /// The value, parsed as `T`, once read (tracked).
+    pub fn read<T: DeserializeOwned>(self) -> Option<Result<T, Failure>> {
+        self.0.get().map(|r| r.and_then(|text| parse(&text)))
+    }
+
+    /// Reads again.
+    pub fn refetch(self) {
+        self.0.refetch();
+    }
+}
+
+type TextFuture = Pin<Box<dyn Future<Output = Result<String, Failure>>>>;
+
+fn fetch_text(path: Option<String>) -> TextFuture {
+    Box::pin(async move {
+        match path {
+            Some(path) => exchange("GET", &format!("{API_PREFIX}{path}"), None).await,
+            None => Ok(String::new()),
+        }
+    })
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    let text = if text.trim().is_empty() { "null" } else { text };
+    serde_json::from_str(text).map_err(|e| Failure::Decode(e.to_string()))
 }
 
 /// A tenant-scoped API path: `/v2/tenants/{tenant}/{rest}`.

@@ -3,23 +3,21 @@
 use giponext_shared::api::{Page, Patient};
 use leptos::prelude::*;
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{ApiResource, Failure, tenant_path};
 use crate::session::use_session;
 use crate::tr;
 
 /// The centre's patients (first 100), read once per sign-in and shared by
 /// the pickers and the lists that show a patient's name.
 #[derive(Clone, Copy)]
-pub struct PatientDirectory(pub LocalResource<Result<Vec<Patient>, Failure>>);
+pub struct PatientDirectory(pub ApiResource);
 
 impl PatientDirectory {
     /// Provides the directory (in the signed-in shell).
     pub fn provide() {
         let tenant = use_session().tenant_id().unwrap_or_default();
-        let resource = LocalResource::new(move || {
-            let path = tenant_path(&tenant, "patients?offset=0&limit=100");
-            async move { api::get::<Page<Patient>>(&path).await.map(|p| p.items) }
-        });
+        let resource =
+            ApiResource::new(move || Some(tenant_path(&tenant, "patients?offset=0&limit=100")));
         provide_context(PatientDirectory(resource));
     }
 
@@ -29,6 +27,11 @@ impl PatientDirectory {
             PatientDirectory::provide();
             expect_context::<PatientDirectory>()
         })
+    }
+
+    /// The patients, once read (tracked).
+    pub fn patients(self) -> Option<Result<Vec<Patient>, Failure>> {
+        self.0.read::<Page<Patient>>().map(|r| r.map(|p| p.items))
     }
 
     /// Reads the patients again (after one was created).
@@ -46,8 +49,7 @@ pub fn PatientName(
     let directory = PatientDirectory::get();
     move || {
         directory
-            .0
-            .get()
+            .patients()
             .and_then(|r| r.ok())
             .and_then(|list| {
                 list.iter()
@@ -70,8 +72,8 @@ pub fn PatientSelect(
     /// The element id, for its label.
     id: &'static str,
 ) -> impl IntoView {
-    let patients = PatientDirectory::get().0;
-    let options = move || match patients.get() {
+    let directory = PatientDirectory::get();
+    let options = move || match directory.patients() {
         Some(Ok(items)) => items
             .into_iter()
             .map(|p| {
@@ -90,7 +92,7 @@ pub fn PatientSelect(
             .into_any(),
         _ => ().into_any(),
     };
-    let failed = move || match patients.get() {
+    let failed = move || match directory.patients() {
         Some(Err(e)) => Some(failure_note(&e)),
         _ => None,
     };

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{self, ApiResource, Failure, tenant_path};
 use crate::components::{
     Empty, FailureView, FeatureGate, FieldError, Loading, PatientName, PatientSelect,
     RestoredNotice,
@@ -40,15 +40,12 @@ pub fn Agenda() -> impl IntoView {
 fn AgendaView() -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
     let t1 = tenant.clone();
-    let agendas = LocalResource::new(move || {
-        let path = tenant_path(&t1, "agendas?limit=100");
-        async move { api::get::<Page<AgendaItem>>(&path).await }
-    });
+    let agendas = ApiResource::new(move || Some(tenant_path(&t1, "agendas?limit=100")));
     let selected = RwSignal::new(String::new());
     let week = RwSignal::new(week_start(i18n::today()));
     let reload = RwSignal::new(0u32);
     let slot = RwSignal::new(None::<Availability>);
-    move || match agendas.get() {
+    move || match agendas.read::<Page<AgendaItem>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
             view! { <FailureView failure=e retry=Callback::new(move |_| agendas.refetch())/> }
@@ -107,28 +104,34 @@ fn Week(
 ) -> impl IntoView {
     let slot = picked;
     let session = use_session();
-    let data = LocalResource::new(move || {
+    let query = move || {
         let _ = reload.get();
         let (a, from) = (agenda.get(), week.get());
         let to = from + Duration::days(6);
-        let q = format!("agendaId={a}&from={from}&to={to}&limit=100");
-        let ap = tenant_path(&tenant, &format!("appointments?{q}"));
-        let av = tenant_path(&tenant, &format!("availabilities?{q}"));
-        async move {
-            let appts = api::get::<Page<Appointment>>(&ap).await?;
-            let free = api::get::<Page<Availability>>(&av)
-                .await
-                .map(|p| p.items)
-                .unwrap_or_default();
-            Ok::<_, Failure>((appts.items, free))
-        }
+        format!("agendaId={a}&from={from}&to={to}&limit=100")
+    };
+    let t2 = tenant.clone();
+    let appointments =
+        ApiResource::new(move || Some(tenant_path(&t2, &format!("appointments?{}", query()))));
+    let availabilities = ApiResource::new(move || {
+        Some(tenant_path(&tenant, &format!("availabilities?{}", query())))
     });
+    // Free slots are a help, not the calendar: without them the week shows.
+    let data = move || {
+        let appts = appointments.read::<Page<Appointment>>()?;
+        let free = availabilities
+            .read::<Page<Availability>>()
+            .and_then(|r| r.ok())
+            .map(|p| p.items)
+            .unwrap_or_default();
+        Some(appts.map(|p| (p.items, free)))
+    };
     let cancel_error = RwSignal::new(None::<Failure>);
     let tenant_c = session.tenant_id().unwrap_or_default();
-    move || match data.get() {
+    move || match data() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
-            view! { <FailureView failure=e retry=Callback::new(move |_| data.refetch())/> }
+            view! { <FailureView failure=e retry=Callback::new(move |_| appointments.refetch())/> }
                 .into_any()
         }
         Some(Ok((appts, free))) => {

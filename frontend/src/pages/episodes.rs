@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{self, ApiResource, Failure, tenant_path};
 use crate::components::{
     Empty, FailureView, FeatureGate, FieldError, Loading, PatientSelect, RestoredNotice,
 };
@@ -42,20 +42,14 @@ pub fn Episodes() -> impl IntoView {
 fn EpisodeList(patient: RwSignal<String>, reload: RwSignal<u32>) -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
     let t1 = tenant.clone();
-    let list = LocalResource::new(move || {
+    let list = ApiResource::new(move || {
         let _ = reload.get();
         let id = patient.get();
-        let path = tenant_path(&t1, &format!("episodes?patientId={id}&limit=100"));
-        async move {
-            if id.is_empty() {
-                return Ok(None);
-            }
-            api::get::<Page<Episode>>(&path).await.map(Some)
-        }
+        (!id.is_empty()).then(|| tenant_path(&t1, &format!("episodes?patientId={id}&limit=100")))
     });
     let error = RwSignal::new(None::<Failure>);
     move || {
-        match list.get() {
+        match list.read::<Option<Page<Episode>>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Ok(None)) => view! { <Empty text=tr!("Scegli un paziente per vederne gli episodi.", "Choose a patient to see their episodes.")/> }.into_any(),
         Some(Err(e)) => view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }.into_any(),

@@ -4,7 +4,7 @@ use giponext_shared::FeatureId;
 use giponext_shared::api::{Appointment, Page};
 use leptos::prelude::*;
 
-use crate::api::{self, tenant_path};
+use crate::api::{ApiResource, tenant_path};
 use crate::components::{Empty, FailureView, FeatureGate, Loading};
 use crate::i18n::t;
 use crate::session::use_session;
@@ -62,14 +62,13 @@ pub fn Home() -> impl IntoView {
 fn Today() -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
     let today = crate::i18n::today();
-    let list = LocalResource::new(move || {
-        let path = tenant_path(
+    let list = ApiResource::new(move || {
+        Some(tenant_path(
             &tenant,
             &format!("appointments?from={today}&to={today}&limit=100"),
-        );
-        async move { api::get::<Page<Appointment>>(&path).await }
+        ))
     });
-    move || match list.get() {
+    move || match list.read::<Page<Appointment>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
             view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }

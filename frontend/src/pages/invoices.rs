@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{self, ApiResource, Failure, tenant_path};
 use crate::components::{
     Empty, FailureView, FeatureGate, Loading, Pager, PatientName, PatientSelect, RestoredNotice,
 };
@@ -46,15 +46,14 @@ fn InvoiceList(reload: RwSignal<u32>) -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
     let offset = RwSignal::new(0u64);
     let selected = RwSignal::new(None::<Invoice>);
-    let list = LocalResource::new(move || {
+    let list = ApiResource::new(move || {
         let _ = reload.get();
-        let path = tenant_path(
+        Some(tenant_path(
             &tenant,
             &format!("invoices?offset={}&limit={LIMIT}", offset.get()),
-        );
-        async move { api::get::<Page<Invoice>>(&path).await }
+        ))
     });
-    let body = move || match list.get() {
+    let body = move || match list.read::<Page<Invoice>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
             view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }
@@ -170,17 +169,14 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
     let failure = RwSignal::new(None::<Failure>);
     let created = RwSignal::new(None::<String>);
     let t2 = tenant.clone();
-    let catalogue = LocalResource::new(move || {
-        let (tp, pp) = (
-            tenant_path(&t2, "treatments?limit=100"),
-            tenant_path(&t2, "pricelists?limit=100"),
-        );
-        async move {
-            let treatments = api::get::<Page<Treatment>>(&tp).await?;
-            let lists = api::get::<Page<PriceList>>(&pp).await?;
-            Ok::<_, Failure>((treatments.items, lists.items))
-        }
-    });
+    let t3 = t2.clone();
+    let treatment_list = ApiResource::new(move || Some(tenant_path(&t2, "treatments?limit=100")));
+    let price_lists = ApiResource::new(move || Some(tenant_path(&t3, "pricelists?limit=100")));
+    let catalogue = move || {
+        let t = treatment_list.read::<Page<Treatment>>()?;
+        let p = price_lists.read::<Page<PriceList>>()?;
+        Some(t.and_then(|t| p.map(|p| (t.items, p.items))))
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let f = form.get_untracked();
@@ -216,12 +212,12 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
     };
     let body = move || {
         let submit = submit.clone();
-        let Some(loaded) = catalogue.get() else {
+        let Some(loaded) = catalogue() else {
             return view! { <Loading/> }.into_any();
         };
         let (treatments, lists) = match loaded {
             Ok(v) => v,
-            Err(e) => return view! { <FailureView failure=e retry=Callback::new(move |_| catalogue.refetch())/> }.into_any(),
+            Err(e) => return view! { <FailureView failure=e retry=Callback::new(move |_| { treatment_list.refetch(); price_lists.refetch(); })/> }.into_any(),
         };
         let list_options = lists
             .iter()

@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{self, ApiResource, Failure, tenant_path};
 use crate::components::{
     Empty, FailureView, FeatureGate, FieldError, Loading, Pager, RestoredNotice,
 };
@@ -41,22 +41,21 @@ fn PatientList() -> impl IntoView {
     let query = RwSignal::new(String::new());
     let typed = RwSignal::new(String::new());
     let offset = RwSignal::new(0u64);
-    let list = LocalResource::new(move || {
+    let list = ApiResource::new(move || {
         let q = query.get();
         let mut rest = format!("patients?offset={}&limit={LIMIT}", offset.get());
         if !q.is_empty() {
             rest.push_str("&q=");
             rest.push_str(&urlencoding::encode(&q));
         }
-        let path = tenant_path(&tenant, &rest);
-        async move { api::get::<Page<Patient>>(&path).await }
+        Some(tenant_path(&tenant, &rest))
     });
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         offset.set(0);
         query.set(typed.get_untracked().trim().to_owned());
     };
-    let body = move || match list.get() {
+    let body = move || match list.read::<Page<Patient>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
             view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }
@@ -178,15 +177,14 @@ pub fn PatientNew() -> impl IntoView {
 pub fn PatientDetail() -> impl IntoView {
     let params = use_params_map();
     let tenant = use_session().tenant_id().unwrap_or_default();
-    let patient = LocalResource::new(move || {
+    let patient = ApiResource::new(move || {
         let id = params.with(|p| p.get("id")).unwrap_or_default();
-        let path = tenant_path(&tenant, &format!("patients/{id}"));
-        async move { api::get::<Patient>(&path).await }
+        Some(tenant_path(&tenant, &format!("patients/{id}")))
     });
     view! {
         <p><a href="/patients">{tr!("‹ Tutti i pazienti", "‹ All patients")}</a></p>
         <FeatureGate feature=FeatureId::BrowsePatients>
-            {move || match patient.get() {
+            {move || match patient.read::<Patient>() {
                 None => view! { <Loading/> }.into_any(),
                 Some(Err(e)) => view! { <FailureView failure=e retry=Callback::new(move |_| patient.refetch())/> }.into_any(),
                 Some(Ok(p)) => view! {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{self, ApiResource, Failure, tenant_path};
 use crate::components::{
     Empty, FailureView, FeatureGate, FieldError, GrantPrompt, Loading, PatientSelect,
     RestoredNotice,
@@ -44,19 +44,14 @@ pub fn Reports() -> impl IntoView {
 #[component]
 fn ReportList(patient: RwSignal<String>, reload: RwSignal<u32>) -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
-    let list = LocalResource::new(move || {
+    let list = ApiResource::new(move || {
         let _ = reload.get();
         let id = patient.get();
-        let path = tenant_path(&tenant, &format!("medicalreports?patientId={id}&limit=100"));
-        async move {
-            if id.is_empty() {
-                return Ok(None);
-            }
-            api::get::<Page<MedicalReport>>(&path).await.map(Some)
-        }
+        (!id.is_empty())
+            .then(|| tenant_path(&tenant, &format!("medicalreports?patientId={id}&limit=100")))
     });
     move || {
-        match list.get() {
+        match list.read::<Option<Page<MedicalReport>>>() {
         None => view! { <Loading/> }.into_any(),
         Some(Ok(None)) => view! { <Empty text=tr!("Scegli un paziente per vederne i referti.", "Choose a patient to see their reports.")/> }.into_any(),
         Some(Err(e)) => view! { <FailureView failure=e retry=Callback::new(move |_| list.refetch())/> }.into_any(),

@@ -4,7 +4,7 @@ use giponext_shared::FeatureId;
 use giponext_shared::api::{Page, PriceList, Treatment, format_eur};
 use leptos::prelude::*;
 
-use crate::api::{self, Failure, tenant_path};
+use crate::api::{ApiResource, tenant_path};
 use crate::components::{Empty, FailureView, FeatureGate, Loading};
 use crate::i18n::lang;
 use crate::session::use_session;
@@ -26,20 +26,22 @@ pub fn Treatments() -> impl IntoView {
 #[component]
 fn Catalogue() -> impl IntoView {
     let tenant = use_session().tenant_id().unwrap_or_default();
-    let data = LocalResource::new(move || {
-        let tp = tenant_path(&tenant, "treatments?limit=100");
-        let pp = tenant_path(&tenant, "pricelists?limit=100");
-        async move {
-            let t = api::get::<Page<Treatment>>(&tp).await?;
-            let p = api::get::<Page<PriceList>>(&pp).await?;
-            Ok::<_, Failure>((t.items, p.items))
-        }
-    });
-    move || match data.get() {
+    let t2 = tenant.clone();
+    let treatments = ApiResource::new(move || Some(tenant_path(&t2, "treatments?limit=100")));
+    let lists = ApiResource::new(move || Some(tenant_path(&tenant, "pricelists?limit=100")));
+    let data = move || {
+        let t = treatments.read::<Page<Treatment>>()?;
+        let p = lists.read::<Page<PriceList>>()?;
+        Some(t.and_then(|t| p.map(|p| (t.items, p.items))))
+    };
+    let retry = move || {
+        treatments.refetch();
+        lists.refetch();
+    };
+    move || match data() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => {
-            view! { <FailureView failure=e retry=Callback::new(move |_| data.refetch())/> }
-                .into_any()
+            view! { <FailureView failure=e retry=Callback::new(move |_| retry())/> }.into_any()
         }
         Some(Ok((treatments, _))) if treatments.is_empty() => {
             view! { <Empty text=tr!("Nessuna prestazione.", "No treatments.")/> }.into_any()
