@@ -158,6 +158,7 @@ pub fn weekday(d: chrono::NaiveDate) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test as test;

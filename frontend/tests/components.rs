@@ -6,6 +6,7 @@
 //! (with `CHROMEDRIVER=/usr/bin/chromedriver`).
 
 #![allow(missing_docs)]
+#![allow(clippy::unwrap_used)]
 
 use chrono::{TimeZone, Utc};
 use giponext_console::api::Failure;

@@ -210,7 +210,7 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
             }
         });
     };
-    let body = move || {
+    move || {
         let submit = submit.clone();
         let Some(loaded) = catalogue() else {
             return view! { <Loading/> }.into_any();
@@ -326,6 +326,5 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
             </form>
         }
         .into_any()
-    };
-    body
+    }
 }
