@@ -14,6 +14,9 @@ use crate::ui::Ui;
 /// and every later request.
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// The longest wait between polls after connection errors.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// Knobs of the device flow.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceOptions {
@@ -81,10 +84,28 @@ pub async fn run(
             started.elapsed().as_secs_f64(),
             interval.as_secs_f64()
         );
-        match oauth
+        let poll = match oauth
             .poll_device(details.device_code().secret(), requested)
-            .await?
+            .await
         {
+            Ok(poll) => poll,
+            // RFC 8628 §3.5: a connection problem is not the end of the
+            // grant; back off (doubling, at most a minute) and try again.
+            Err(e)
+                if e.chain()
+                    .any(|c| c.downcast_ref::<reqwest::Error>().is_some()) =>
+            {
+                interval = (interval * 2).min(MAX_BACKOFF);
+                clear_countdown(ui);
+                eprintln!(
+                    "Cannot reach the provider ({e:#}); retrying in {:.0}s.",
+                    interval.as_secs_f64()
+                );
+                continue;
+            }
+            Err(e) => break Err(e),
+        };
+        match poll {
             Poll::Token(tokens) => break Ok(tokens),
             Poll::Pending => {}
             Poll::SlowDown => {

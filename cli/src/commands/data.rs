@@ -1,6 +1,7 @@
 //! The data commands over the shared resource table.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context as _, Result};
 use chrono::NaiveDate;
@@ -208,7 +209,13 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             };
             match output {
                 Some(path) => {
-                    let mut file = std::fs::File::create(&path)
+                    // Clinic data: readable by the user only, like the token file.
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     write_list(&mut file, &items, format)?;
                     file.sync_all()?;

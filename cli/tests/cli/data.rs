@@ -1,5 +1,7 @@
 //! Data commands: preflight, export, patients.
 
+use std::os::unix::fs::PermissionsExt;
+
 use giponext_sandbox::testing::Consent;
 use giponext_sandbox::users;
 use serde_json::Value;
@@ -113,6 +115,12 @@ async fn export_pages_over_a_thousand_invoices_into_matching_csv() {
         expected.len()
     );
 
+    let mode = std::fs::metadata(&file)
+        .expect("export")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the export is private");
     let mut reader = csv::Reader::from_path(&file).expect("CSV");
     let headers = reader.headers().expect("header").clone();
     assert_eq!(
