@@ -286,7 +286,9 @@ async fn a_scope_refused_at_the_provider_is_not_usable_through_the_proxy() {
 #[tokio::test]
 async fn refresh_after_expiry_rotates_and_the_rotated_token_is_kept() {
     let options = HarnessOptions {
-        access_token_ttl: 2,
+        // Long enough that the first call surely precedes expiry on a slow
+        // machine (the provider's exp is whole seconds).
+        access_token_ttl: 3,
         ..HarnessOptions::default()
     };
     let s = Setup::start(options, Duration::ZERO).await;
@@ -302,7 +304,7 @@ async fn refresh_after_expiry_rotates_and_the_rotated_token_is_kept() {
     );
 
     for round in 1..=2u64 {
-        tokio::time::sleep(Duration::from_millis(2300)).await;
+        tokio::time::sleep(Duration::from_millis(3300)).await;
         let after = s.patients().await;
         assert_eq!(after.status, 200, "round {round}: {}", after.body);
         let stats = s.harness.stats().await.expect("stats");
