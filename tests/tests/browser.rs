@@ -189,6 +189,7 @@ async fn create_a_patient_then_sign_out() {
         // The sandbox's validation error shows on the right field.
         w.find("#err-fiscalCode").await?;
         w.find(".field.invalid #p-fiscal").await?;
+        w.screenshot("-validation").await?;
         let birth = chrono::NaiveDate::from_ymd_opt(1992, 7, 14).expect("a date");
         let code = FiscalCode::compute("Esposito", "Anna", birth, true, "F839").expect("a code");
         w.type_into("#p-fiscal", code.as_str()).await?;
