@@ -180,6 +180,21 @@ async fn create_a_patient_then_sign_out() {
         w.click("nav a[data-section='/patients']").await?;
         w.find("[data-test=patient-list] tbody tr").await?;
         w.assert_accessible("the patient list").await?;
+        // Search narrows the list.
+        w.type_into("#patient-search", "rizzi").await?;
+        w.click("form[role=search] button[type=submit]").await?;
+        w.wait_text("[data-test=patient-list] tbody", "Rizzi")
+            .await?;
+        let rows = w
+            .browser
+            .find_all(fantoccini::Locator::Css(
+                "[data-test=patient-list] tbody tr",
+            ))
+            .await?;
+        for row in rows {
+            let text = row.text().await?;
+            assert!(text.contains("Rizzi"), "search shows only matches: {text}");
+        }
         w.click("[data-test=new-patient]").await?;
         w.type_into("#p-first", "Anna").await?;
         w.type_into("#p-last", "Esposito").await?;

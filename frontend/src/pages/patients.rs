@@ -45,7 +45,7 @@ fn PatientList() -> impl IntoView {
         let q = query.get();
         let mut rest = format!("patients?offset={}&limit={LIMIT}", offset.get());
         if !q.is_empty() {
-            rest.push_str("&q=");
+            rest.push_str("&search=");
             rest.push_str(&urlencoding::encode(&q));
         }
         Some(tenant_path(&tenant, &rest))
