@@ -5,7 +5,7 @@
 #   scripts/ensure-tools.sh            # everything
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
 #                                      # wasm_bindgen, binaryen, chromium,
-#                                      # interop, redis)
+#                                      # interop, redis, wrk, nginx)
 #
 # Versions are pinned where the build depends on them: wasm-bindgen-cli must
 # equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
@@ -137,6 +137,24 @@ ensure_redis() {
     apt_install redis-server
 }
 
+ensure_wrk() {
+    # The load generator of the benchmarks (bench/).
+    if command -v wrk >/dev/null 2>&1; then
+        return
+    fi
+    apt_install wrk
+}
+
+ensure_nginx() {
+    # The reverse-proxy baseline of the proxy-hop benchmark; the benchmark
+    # runs its own nginx with bench/nginx/nginx.conf on a free port, so the
+    # Debian service itself is never started here.
+    if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+        return
+    fi
+    apt_install nginx-light || apt_install nginx
+}
+
 # Prints the PATH addition that puts these tools first, for `eval`-free use:
 #   PATH="$(scripts/ensure-tools.sh path):$PATH"
 tools_path() {
@@ -157,6 +175,8 @@ main() {
             axe) ensure_axe ;;
             interop) ensure_interop ;;
             redis) ensure_redis ;;
+            wrk) ensure_wrk ;;
+            nginx) ensure_nginx ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;
         esac

@@ -1,0 +1,19 @@
+//! Benchmarks of GipoNext Connect, one command:
+//! `cargo run --release -p giponext-bench -- all` (or one of `proxy`,
+//! `storm`, `sessions`, `console`, `cli`).
+//!
+//! Every benchmark starts what it needs on free loopback ports (sandbox,
+//! backend, nginx, redis-server), measures a baseline in the same run and
+//! prints the figures with the ratio against that baseline, since absolute
+//! times vary from machine to machine. Loops are bounded; nothing is left
+//! running. External tools: `wrk`, `nginx`, `redis-server`, `gzip`
+//! (`scripts/ensure-tools.sh wrk nginx redis`).
+
+pub mod cli;
+pub mod console;
+pub mod proxy;
+pub mod sessions;
+pub mod stack;
+pub mod stats;
+pub mod storm;
+pub mod tools;
