@@ -244,6 +244,17 @@ impl Provider {
         &self.issuer
     }
 
+    /// The provider's key set URL (back-channel logout tokens are checked
+    /// against it).
+    pub fn jwks_url(&self) -> &str {
+        self.jwks_uri.url().as_str()
+    }
+
+    /// The HTTP client for the provider.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The authorization endpoint's origin, for the CSP's `form-action`.
     pub fn authorization_origin(&self) -> String {
         let url = self.client.auth_uri().url();

@@ -277,3 +277,22 @@ mod tests {
         assert!(v.get("login_url").is_none());
     }
 }
+
+/// One of the signed-in user's sessions at the backend ("connected
+/// sessions", `GET /api/sessions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectedSession {
+    /// An opaque id for `DELETE /api/sessions/{id}` (a hash, never the
+    /// session cookie).
+    pub id: String,
+    /// A short description of the browser, e.g. "Firefox on Linux".
+    pub user_agent: String,
+    /// Sign-in time.
+    pub started: DateTime<Utc>,
+    /// Last use.
+    pub last_seen: DateTime<Utc>,
+    /// The scopes the session's token carries.
+    pub scopes: ScopeSet,
+    /// Whether this is the session of the request.
+    pub current: bool,
+}

@@ -244,6 +244,7 @@ async fn callback_inner(
         .save(&id, &record, expires_at)
         .await
         .map_err(|e| AppError::from(e).into_response())?;
+    crate::routes::sessions::register(state, &id, &record, headers).await;
     state.metrics.login(LoginOutcome::Success);
     tracing::info!(granted = %record.granted, refused = %refused, "signed in");
     let jar = jar

@@ -6,6 +6,8 @@ mod callback;
 mod health;
 mod pages;
 mod session_info;
+pub mod backchannel;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -39,6 +41,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/auth/callback", get(callback::callback))
         .route("/auth/logout", post(auth::logout))
         .route("/api/session", get(session_info::session))
+        .route("/api/sessions", get(sessions::list))
+        .route("/api/sessions/{id}", axum::routing::delete(sessions::revoke))
+        .route("/auth/logout-everywhere", post(sessions::logout_everywhere))
+        .route("/auth/backchannel-logout", post(backchannel::receive))
         .route("/api/giponext/{*path}", any(crate::proxy::forward))
         .route("/api/{*rest}", any(api_not_found))
         .route("/auth/{*rest}", any(api_not_found))

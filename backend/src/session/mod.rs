@@ -8,6 +8,7 @@
 //!   per-session lock that makes a refresh single-flight.
 
 mod crypto;
+pub mod index;
 pub mod redis;
 mod store;
 
@@ -187,9 +188,14 @@ impl Sessions {
     /// Takes the session's lock: the in-process one, then (clustered) the
     /// Redis lease. Write under it with [`Sessions::save_locked`].
     pub async fn lock(&self, id: &SessionId) -> Result<SessionGuard, SessionError> {
-        let local = self.refresh_lock(id).lock_owned().await;
+        self.lock_named(&id.store_key()).await
+    }
+
+    /// The lock of any stored key (sessions, user indexes).
+    pub async fn lock_named(&self, key: &str) -> Result<SessionGuard, SessionError> {
+        let local = self.local_lock(key).lock_owned().await;
         let lease = match &self.cluster {
-            Some(redis) => Some(redis.lock(&id.store_key()).await?),
+            Some(redis) => Some(redis.lock(key).await?),
             None => None,
         };
         Ok(SessionGuard {
@@ -207,16 +213,39 @@ impl Sessions {
         expires_at: DateTime<Utc>,
         guard: &SessionGuard,
     ) -> Result<(), SessionError> {
+        self.write_locked(&id.store_key(), record, expires_at, guard)
+            .await
+    }
+
+    async fn write_locked<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: DateTime<Utc>,
+        guard: &SessionGuard,
+    ) -> Result<(), SessionError> {
         let Some(lease) = &guard.lease else {
-            return self.save(id, record, expires_at).await;
+            return self.put(key, value, expires_at).await;
         };
-        let key = id.store_key();
-        let sealed = self.sealer.seal(&key, &serde_json::to_vec(record)?);
-        if lease.put_fenced(&key, sealed, expires_at).await? {
+        let sealed = self.sealer.seal(key, &serde_json::to_vec(value)?);
+        if lease.put_fenced(key, sealed, expires_at).await? {
             Ok(())
         } else {
             Err(SessionError::LeaseLost)
         }
+    }
+
+    async fn read<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, SessionError> {
+        let blob = self.store.get(key).await?;
+        self.open(key, blob)
+    }
+
+    /// The session stored under `key` (see [`SessionId::store_key`]).
+    pub async fn load_key(&self, key: &str) -> Result<Option<SessionRecord>, SessionError> {
+        self.read(key).await
     }
 
     /// The store, for readiness and purging.
@@ -289,14 +318,17 @@ impl Sessions {
 
     /// The lock that serialises refreshes of one session.
     pub fn refresh_lock(&self, id: &SessionId) -> Arc<tokio::sync::Mutex<()>> {
+        self.local_lock(&id.store_key())
+    }
+
+    fn local_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        let key = id.store_key();
-        if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+        if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
             return lock;
         }
         locks.retain(|_, weak| weak.strong_count() > 0);
         let lock = Arc::new(tokio::sync::Mutex::new(()));
-        locks.insert(key, Arc::downgrade(&lock));
+        locks.insert(key.to_owned(), Arc::downgrade(&lock));
         lock
     }
 

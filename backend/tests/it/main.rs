@@ -17,3 +17,5 @@ mod refresh;
 mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_sessions;

@@ -50,43 +50,56 @@ impl Cluster {
             config.session_key = Some(key.clone());
             bffs.push(giponext_bff::serve(config).await.unwrap());
         }
-        sandbox.register_client(ClientRegistration {
+        let client = Client::new(bffs[0].url());
+        let cluster = Cluster {
+            redis,
+            sandbox,
+            bffs,
+            client,
+        };
+        cluster.register_client(None);
+        cluster
+    }
+
+    /// (Re)registers the backends' client at the sandbox, with every
+    /// instance's redirect URI.
+    pub fn register_client(&self, backchannel_logout_uri: Option<String>) {
+        self.sandbox.register_client(ClientRegistration {
             client_id: CLIENT_ID.into(),
             client_secret: Some(CLIENT_SECRET.into()),
             grant_types: vec![
                 grants::AUTHORIZATION_CODE.into(),
                 grants::REFRESH_TOKEN.into(),
             ],
-            redirect_uris: bffs
+            redirect_uris: self
+                .bffs
                 .iter()
                 .map(|b| format!("{}/auth/callback", b.url()))
                 .collect(),
-            post_logout_redirect_uris: bffs.iter().map(|b| format!("{}/", b.url())).collect(),
+            post_logout_redirect_uris: self.bffs.iter().map(|b| format!("{}/", b.url())).collect(),
             scopes: ScopeSet::all(),
-            backchannel_logout_uri: None,
+            backchannel_logout_uri,
         });
-        let client = Client::new(bffs[0].url());
-        Cluster {
-            redis,
-            sandbox,
-            bffs,
-            client,
-        }
     }
 
     /// Signs in through instance `via` as Mario, granting everything.
     pub async fn login(&self, via: usize) {
+        self.login_as(&self.client, via).await;
+    }
+
+    /// Signs in the browser `client` through instance `via` as Mario.
+    pub async fn login_as(&self, client: &Client, via: usize) {
         let base = self.bffs[via].url();
-        let start = self.client.get(&format!("{base}/auth/login")).await;
+        let start = client.get(&format!("{base}/auth/login")).await;
         assert_eq!(start.status, 302, "{}", start.body);
         let auth_url = url::Url::parse(start.location()).unwrap();
-        let callback = Browser::with_client(self.client.http.clone())
+        let callback = Browser::with_client(client.http.clone())
             .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
             .await
             .unwrap();
-        let done = self.client.get(callback.as_str()).await;
+        let done = client.get(callback.as_str()).await;
         assert_eq!(done.status, 302, "{}", done.body);
-        assert!(self.client.session_cookie().is_some());
+        assert!(client.session_cookie().is_some());
     }
 
     /// `GET /api/giponext/v2/{path}` through instance `via`.
@@ -96,8 +109,15 @@ impl Cluster {
     }
 
     pub async fn session_via(&self, via: usize) -> giponext_shared::session::SessionInfo {
-        let seen = self
-            .client
+        self.session_of(&self.client, via).await
+    }
+
+    pub async fn session_of(
+        &self,
+        client: &Client,
+        via: usize,
+    ) -> giponext_shared::session::SessionInfo {
+        let seen = client
             .get(&format!("{}/api/session", self.bffs[via].url()))
             .await;
         assert_eq!(seen.status, 200, "{}", seen.body);

@@ -1,0 +1,162 @@
+//! Connected sessions: `GET /api/sessions`, `DELETE /api/sessions/{id}`
+//! (revoke one) and `POST /auth/logout-everywhere`.
+//!
+//! # Security
+//! Both changes need `X-CSRF: 1`. A user sees and ends only their own
+//! sessions (the index is per subject); ids are hashes of store keys, never
+//! a cookie. Ending a session revokes its refresh token at the provider
+//! (RFC 7009) before the record is destroyed.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use giponext_shared::session::ConnectedSession;
+
+use super::{no_store, require_csrf, signed_in};
+use crate::AppState;
+use crate::error::AppError;
+use crate::session::index::{IndexEntry, summarize_user_agent};
+use crate::session::{SessionRecord, to_chrono};
+use crate::types::SessionId;
+
+/// Records a new session in its user's index (after sign-in). A failure is
+/// logged: the session works, it is only missing from the list.
+pub async fn register(
+    state: &AppState,
+    id: &SessionId,
+    record: &SessionRecord,
+    headers: &HeaderMap,
+) {
+    let user_agent = summarize_user_agent(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let entry = IndexEntry {
+        key: id.store_key(),
+        sid: record
+            .tokens
+            .id_token
+            .as_ref()
+            .and_then(|t| id_token_sid(t.expose())),
+        user_agent,
+    };
+    let until = chrono::Utc::now() + to_chrono(state.config.timings.session_max);
+    if let Err(e) = state
+        .sessions
+        .index_add(&record.user.sub, entry, until)
+        .await
+    {
+        tracing::warn!(error = %e, "recording the session in the user's index failed");
+    }
+}
+
+/// The `sid` claim of an ID token that the callback has just verified
+/// (signature, issuer, audience, nonce by `openidconnect`); read here only
+/// to remember which provider login session this is.
+fn id_token_sid(id_token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Sid {
+        sid: Option<String>,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Sid>(id_token)
+        .ok()?
+        .claims
+        .sid
+}
+
+/// `GET /api/sessions`: the signed-in user's sessions, newest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let (id, record) = signed_in(&state, &jar).await?;
+    let current = id.store_key();
+    let mut sessions: Vec<ConnectedSession> = state
+        .sessions
+        .index_list(&record.user.sub)
+        .await?
+        .into_iter()
+        .map(|(entry, r)| ConnectedSession {
+            id: entry.public_id(),
+            user_agent: entry.user_agent.clone(),
+            started: r.created_at,
+            last_seen: r.last_seen_at,
+            scopes: r.granted,
+            current: entry.key == current,
+        })
+        .collect();
+    sessions.sort_by(|a, b| b.started.cmp(&a.started));
+    Ok(no_store(Json(sessions).into_response()))
+}
+
+/// Revokes the session's refresh token at the provider (best effort) and
+/// destroys it and its index entry.
+pub async fn end_session(state: &AppState, sub: &str, key: &str) -> Result<(), AppError> {
+    if let Some(record) = state.sessions.load_key(key).await.ok().flatten()
+        && let Some(refresh) = &record.tokens.refresh
+        && let Err(e) = state
+            .provider
+            .revoke(
+                refresh,
+                &state.config.client_id,
+                &state.config.client_secret,
+            )
+            .await
+    {
+        tracing::warn!(error = %e, "revoking a session's refresh token failed");
+    }
+    state.sessions.index_remove(sub, key).await?;
+    Ok(())
+}
+
+/// `DELETE /api/sessions/{id}` (needs `X-CSRF: 1`): ends one of the user's
+/// sessions; 404 for an id that is not one of theirs.
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+) -> Result<Response, AppError> {
+    require_csrf(&headers)?;
+    let (id, record) = signed_in(&state, &jar).await?;
+    let sessions = state.sessions.index_list(&record.user.sub).await?;
+    let Some((entry, _)) = sessions.iter().find(|(e, _)| e.public_id() == target) else {
+        return Err(AppError::NotFound("no such session"));
+    };
+    end_session(&state, &record.user.sub, &entry.key).await?;
+    tracing::info!("a connected session was ended by its user");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if entry.key == id.store_key() {
+        response = (jar.add(state.cookies.clear_session()), response).into_response();
+    }
+    Ok(no_store(response))
+}
+
+/// `POST /auth/logout-everywhere` (needs `X-CSRF: 1`): ends every session
+/// of the user, revoking each refresh token; answers the number ended.
+pub async fn logout_everywhere(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_csrf(&headers)?;
+    let (id, record) = signed_in(&state, &jar).await?;
+    let sub = record.user.sub.clone();
+    let mut ended = 0usize;
+    for (entry, _) in state.sessions.index_list(&sub).await? {
+        end_session(&state, &sub, &entry.key).await?;
+        ended += 1;
+    }
+    // The current session even if the index missed it.
+    end_session(&state, &sub, &id.store_key()).await?;
+    tracing::info!(ended, "signed out everywhere");
+    let jar = jar.add(state.cookies.clear_session());
+    Ok(no_store(
+        (jar, Json(serde_json::json!({ "ended": ended }))).into_response(),
+    ))
+}

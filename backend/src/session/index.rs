@@ -1,0 +1,160 @@
+//! The index of a user's sessions: which sessions one person has open, for
+//! "connected sessions", sign-out everywhere and back-channel logout.
+//!
+//! Kept in the same sealed key-value store as the sessions (so it works with
+//! SQLite and Redis alike): one record per user under `user:{sha256(sub)}`,
+//! changed only under the user's lock (cluster-wide with Redis). Entries
+//! whose session is gone are pruned when read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::{SessionError, SessionRecord, Sessions};
+
+/// One session of a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The session's store key.
+    pub key: String,
+    /// The provider's login-session id (`sid` of the ID token), if given.
+    pub sid: Option<String>,
+    /// A short description of the browser.
+    pub user_agent: String,
+}
+
+impl IndexEntry {
+    /// The id shown to the user (`ConnectedSession::id`): a hash of the store
+    /// key, so neither the cookie nor the store key leaves the backend.
+    pub fn public_id(&self) -> String {
+        public_id(&self.key)
+    }
+}
+
+/// The public id of the session stored under `key`.
+pub fn public_id(key: &str) -> String {
+    hex::encode(&Sha256::digest(format!("connected:{key}").as_bytes())[..16])
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct UserIndex {
+    sessions: Vec<IndexEntry>,
+}
+
+fn user_key(sub: &str) -> String {
+    format!("user:{}", hex::encode(Sha256::digest(sub.as_bytes())))
+}
+
+impl Sessions {
+    /// Adds a session to its user's index, kept until `expires_at` (the
+    /// longest a session can live).
+    pub async fn index_add(
+        &self,
+        sub: &str,
+        entry: IndexEntry,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        let key = user_key(sub);
+        let guard = self.lock_named(&key).await?;
+        let mut index: UserIndex = self.read(&key).await?.unwrap_or_default();
+        index.sessions.retain(|e| e.key != entry.key);
+        index.sessions.push(entry);
+        self.write_locked(&key, &index, expires_at, &guard).await
+    }
+
+    /// The user's live sessions with their records (the index is pruned of
+    /// the ones that ended).
+    pub async fn index_list(
+        &self,
+        sub: &str,
+    ) -> Result<Vec<(IndexEntry, SessionRecord)>, SessionError> {
+        let key = user_key(sub);
+        let Some(index) = self.read::<UserIndex>(&key).await? else {
+            return Ok(Vec::new());
+        };
+        let mut live = Vec::new();
+        for entry in index.sessions {
+            match self.load_key(&entry.key).await {
+                Ok(Some(record)) if record.user.sub == sub => live.push((entry, record)),
+                Ok(_) | Err(SessionError::Open(_)) | Err(SessionError::Malformed(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(live)
+    }
+
+    /// Removes the session stored under `key` and its index entry.
+    pub async fn index_remove(&self, sub: &str, key: &str) -> Result<(), SessionError> {
+        self.store.delete(key).await?;
+        let ukey = user_key(sub);
+        let guard = self.lock_named(&ukey).await?;
+        if let Some(mut index) = self.read::<UserIndex>(&ukey).await? {
+            index.sessions.retain(|e| e.key != key);
+            let later = Utc::now() + chrono::Duration::days(1);
+            self.write_locked(&ukey, &index, later, &guard).await?;
+        }
+        Ok(())
+    }
+}
+
+/// "Firefox on Linux" from a `User-Agent` header; never the raw header.
+pub fn summarize_user_agent(ua: Option<&str>) -> String {
+    let Some(ua) = ua else {
+        return "Unknown browser".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "Program"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name)
+    .unwrap_or("Browser");
+    let os = [
+        ("Windows", "Windows"),
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_summaries() {
+        for (ua, want) in [
+            (
+                Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+                "Firefox on Linux",
+            ),
+            (
+                Some(
+                    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36 Edg/131.0",
+                ),
+                "Edge on Windows",
+            ),
+            (None, "Unknown browser"),
+        ] {
+            assert_eq!(summarize_user_agent(ua), want);
+        }
+        assert_ne!(public_id("session:a"), public_id("session:b"));
+        assert!(!public_id("session:a").contains("session"));
+    }
+}
