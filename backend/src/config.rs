@@ -77,6 +77,10 @@ pub struct Timings {
     pub upstream_timeout: Duration,
     /// How often expired sessions are purged.
     pub cleanup_interval: Duration,
+    /// How long a client may take to send its request headers, and its
+    /// request body to the proxy (`BFF_CLIENT_TIMEOUT_SECS`); slower clients
+    /// are cut off (slowloris).
+    pub client_timeout: Duration,
 }
 
 impl Default for Timings {
@@ -88,6 +92,7 @@ impl Default for Timings {
             refresh_leeway: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(15),
             cleanup_interval: Duration::from_secs(300),
+            client_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct Config {
     pub timings: Timings,
     /// Largest request or response body passed through the proxy.
     pub max_body_bytes: usize,
+    /// Sign-ins (`/auth/login`) one client address may
+    /// start per minute (`BFF_LOGIN_RATE_PER_MIN`); more get 429.
+    pub login_rate_per_minute: u32,
 }
 
 /// One problem with the configuration, naming its variable.
@@ -141,6 +149,10 @@ impl std::fmt::Display for ConfigProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+/// Sign-ins per minute and client address unless `BFF_LOGIN_RATE_PER_MIN`
+/// says otherwise: ample for people, a wall for scripts.
+pub const DEFAULT_LOGIN_RATE_PER_MINUTE: u32 = 30;
 
 /// The embedded sandbox's client, used when no issuer is configured.
 pub const EMBEDDED_CLIENT_ID: &str = "giponext-connect-web";
@@ -166,6 +178,7 @@ impl Config {
                 ..Timings::default()
             },
             max_body_bytes: 1 << 20,
+            login_rate_per_minute: 600,
         }
     }
 
@@ -312,12 +325,24 @@ impl Config {
             ("BFF_SESSION_MAX_SECS", &mut timings.session_max),
             ("BFF_REFRESH_LEEWAY_SECS", &mut timings.refresh_leeway),
             ("BFF_UPSTREAM_TIMEOUT_SECS", &mut timings.upstream_timeout),
+            ("BFF_CLIENT_TIMEOUT_SECS", &mut timings.client_timeout),
         ] {
             if let Some(v) = lookup(name) {
                 match v.parse::<u64>() {
                     Ok(n) => *slot = Duration::from_secs(n),
                     Err(_) => problem(name, format!("must be a number of seconds (got {v:?})")),
                 }
+            }
+        }
+
+        let mut login_rate_per_minute = DEFAULT_LOGIN_RATE_PER_MINUTE;
+        if let Some(v) = lookup("BFF_LOGIN_RATE_PER_MIN") {
+            match v.parse::<u32>() {
+                Ok(n) if n > 0 => login_rate_per_minute = n,
+                _ => problem(
+                    "BFF_LOGIN_RATE_PER_MIN",
+                    format!("must be a positive number of sign-ins per minute (got {v:?})"),
+                ),
             }
         }
 
@@ -339,6 +364,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             timings,
             max_body_bytes: 1 << 20,
+            login_rate_per_minute,
         })
     }
 }

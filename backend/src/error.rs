@@ -64,6 +64,18 @@ pub enum AppError {
         /// Seconds to wait.
         retry_after: Option<u64>,
     },
+    /// Too many sign-ins from one client address.
+    #[error("too many sign-in attempts")]
+    TooManySignIns {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The request body is larger than allowed.
+    #[error("request body too large")]
+    PayloadTooLarge(usize),
+    /// The client did not send its request body in time.
+    #[error("request body timeout")]
+    RequestTimeout,
     /// GipoNext failed or is unreachable.
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(String),
@@ -157,6 +169,24 @@ impl AppError {
                 "Too many requests",
                 "GipoNext limits requests; retry after the indicated seconds.".into(),
             ),
+            AppError::TooManySignIns { .. } => (
+                ProblemType::RateLimited,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                "Too many sign-ins were started from your address; retry after the indicated seconds.".into(),
+            ),
+            AppError::PayloadTooLarge(max) => (
+                ProblemType::BadRequest,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                format!("The request body is larger than {max} bytes."),
+            ),
+            AppError::RequestTimeout => (
+                ProblemType::BadRequest,
+                StatusCode::REQUEST_TIMEOUT,
+                "Request too slow",
+                "The request body did not arrive in time; send it again.".into(),
+            ),
             AppError::UpstreamUnavailable(_) => (
                 ProblemType::UpstreamUnavailable,
                 StatusCode::BAD_GATEWAY,
@@ -201,6 +231,7 @@ impl AppError {
             }
             AppError::ScopeNotRegistered { scopes, .. } => problem.scope = scopes.iter().next(),
             AppError::RateLimited { retry_after } => problem.retry_after = *retry_after,
+            AppError::TooManySignIns { retry_after } => problem.retry_after = Some(*retry_after),
             _ => {}
         }
         problem

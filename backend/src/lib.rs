@@ -17,16 +17,19 @@
 //! (sealed server-side sessions), [`refresh`] (single-flight refresh),
 //! [`proxy`] (the guarded API proxy), [`routes`] (auth, session, health,
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
-//! [`types`] (validated newtypes and secrets).
+//! [`types`] (validated newtypes and secrets), [`listen`] (the server loop
+//! with client timeouts), [`ratelimit`] (the sign-in limit).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod oidc;
 pub mod proxy;
+pub mod ratelimit;
 pub mod refresh;
 pub mod routes;
 pub mod session;
@@ -72,6 +75,8 @@ pub struct AppState {
     pub sandbox: bool,
     /// The Content-Security-Policy of every response.
     pub csp: String,
+    /// The per-address sign-in limit.
+    pub login_limiter: ratelimit::LoginLimiter,
     refresh_leeway_secs: AtomicU64,
 }
 

@@ -114,14 +114,22 @@ async fn forward_inner(
     {
         return Err(AppError::TenantMismatch);
     }
-    let body = axum::body::to_bytes(body, state.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            AppError::BadRequest(format!(
-                "the request body is larger than {} bytes",
-                state.config.max_body_bytes
-            ))
-        })?;
+    let max = state.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(AppError::PayloadTooLarge(max));
+    }
+    // A client that never finishes its body is cut off (slowloris).
+    let body = tokio::time::timeout(
+        state.config.timings.client_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    .map_err(|_| AppError::RequestTimeout)?
+    .map_err(|_| AppError::PayloadTooLarge(max))?;
     let url = state
         .api_url(api_path, uri.query())
         .map_err(|_| AppError::BadRequest("the query string is malformed".into()))?;
@@ -138,38 +146,77 @@ async fn forward_inner(
         }
     }
     let status = upstream.status();
-    match status.as_u16() {
-        403 => {
-            let error = read_body(upstream)
+    if matches!(status.as_u16(), 403 | 429 | 500..=599) {
+        let retry_after = upstream
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = if status == reqwest::StatusCode::FORBIDDEN {
+            read_body(upstream)
                 .await
-                .ok()
-                .and_then(|(_, b)| serde_json::from_slice::<ApiError>(&b).ok());
-            Err(map_forbidden(state, &id, operation, error, headers).await)
+                .map(|(_, b)| b)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let return_to = headers.get("x-return-to").and_then(|v| v.to_str().ok());
+        let error = upstream_problem(
+            status.as_u16(),
+            retry_after.as_deref(),
+            &body,
+            operation,
+            return_to,
+        )
+        .unwrap_or_else(|| AppError::UpstreamUnavailable(format!("GipoNext answered {status}")));
+        if let AppError::ScopeMissing {
+            scope: Some(scope), ..
+        } = &error
+        {
+            // The token lacks it whatever we thought: keep the session honest.
+            let scope = *scope;
+            let _ = update_session(state, &id, |r| r.granted.remove(scope)).await;
         }
-        429 => {
-            let retry_after = upstream
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            Err(AppError::RateLimited { retry_after })
+        return Err(error);
+    }
+    let (content_type, bytes) = read_body(upstream).await?;
+    let mut response = (
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        bytes,
+    )
+        .into_response();
+    if let Some(ct) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    Ok(response)
+}
+
+/// What an upstream error answer means to the console (pure: no I/O, so it
+/// is fuzzed): 403 `insufficient_scope` becomes scope_missing with the scope,
+/// the feature and a grant URL back to `return_to` (the console's
+/// `X-Return-To`, validated); any other 403 is the user's own GipoNext
+/// permission; 429 keeps `Retry-After`; 5xx is "GipoNext unavailable".
+/// `None` for a status that is passed through.
+pub fn upstream_problem(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    operation: &'static Operation,
+    return_to: Option<&str>,
+) -> Option<AppError> {
+    match status {
+        403 => {
+            let error = serde_json::from_slice::<ApiError>(body).ok();
+            Some(classify_forbidden(operation, error, return_to))
         }
-        500..=599 => Err(AppError::UpstreamUnavailable(format!(
+        429 => Some(AppError::RateLimited {
+            retry_after: retry_after.and_then(|v| v.trim().parse::<u64>().ok()),
+        }),
+        500..=599 => Some(AppError::UpstreamUnavailable(format!(
             "GipoNext answered {status} to {}",
             operation.id
         ))),
-        _ => {
-            let (content_type, bytes) = read_body(upstream).await?;
-            let mut response = (
-                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-                bytes,
-            )
-                .into_response();
-            if let Some(ct) = content_type {
-                response.headers_mut().insert(header::CONTENT_TYPE, ct);
-            }
-            Ok(response)
-        }
+        _ => None,
     }
 }
 
@@ -234,12 +281,10 @@ async fn read_body(
 }
 
 /// Tells a missing scope from a missing GipoNext permission.
-async fn map_forbidden(
-    state: &AppState,
-    id: &crate::types::SessionId,
+fn classify_forbidden(
     operation: &'static Operation,
     error: Option<ApiError>,
-    headers: &HeaderMap,
+    return_to: Option<&str>,
 ) -> AppError {
     let error = error.unwrap_or(ApiError {
         error: String::new(),
@@ -253,13 +298,7 @@ async fn map_forbidden(
             .as_deref()
             .and_then(Scope::from_wire)
             .or(operation.scope);
-        if let Some(scope) = scope {
-            // The token lacks it whatever we thought: keep the session honest.
-            let _ = update_session(state, id, |r| r.granted.remove(scope)).await;
-        }
-        let return_to = headers
-            .get("x-return-to")
-            .and_then(|v| v.to_str().ok())
+        let return_to = return_to
             .and_then(|v| ReturnTo::parse(v).ok())
             .unwrap_or_else(ReturnTo::root);
         AppError::ScopeMissing {

@@ -188,6 +188,7 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         sandbox,
         csp,
         refresh_leeway_secs: AtomicU64::new(config.timings.refresh_leeway.as_secs()),
+        login_limiter: crate::ratelimit::LoginLimiter::new(config.login_rate_per_minute),
         config,
     });
 
@@ -205,17 +206,14 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     });
 
     let app = crate::routes::router(state.clone());
+    let client_timeout = state.config.timings.client_timeout;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        crate::listen::serve(listener, app, client_timeout, async {
+            let _ = rx.await;
+        })
+        .await;
         cleanup.abort();
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server failed");
-        }
     });
     tracing::info!(%addr, url = %public_url, sandbox, "giponext-bff listening");
     Ok(RunningBff {

@@ -28,12 +28,24 @@ use crate::routes::{current_session, found, no_store};
 use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
 use crate::types::{Secret, SessionId};
 
+/// The query of the provider's redirect back (RFC 6749 §4.1.2, RFC 9207).
 #[derive(Deserialize)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
+pub struct CallbackParams {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state the backend sent.
+    pub state: Option<String>,
+    /// The issuer (RFC 9207).
+    pub iss: Option<String>,
+    /// The provider's error code (e.g. `access_denied`).
+    pub error: Option<String>,
+}
+
+impl CallbackParams {
+    /// Parses a raw (still percent-encoded) query; `None` is an empty one.
+    pub fn parse(query: Option<&str>) -> Result<Self, serde_urlencoded::de::Error> {
+        serde_urlencoded::from_str(query.unwrap_or(""))
+    }
 }
 
 /// `GET /auth/callback`: the provider's redirect back.
@@ -72,7 +84,7 @@ async fn callback_inner(
             detail,
         )
     };
-    let params: CallbackParams = serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| {
+    let params = CallbackParams::parse(query).map_err(|_| {
         bad(
             "Sign-in failed",
             "The answer from the sign-in service is malformed.",

@@ -2,11 +2,11 @@
 //! anti-CSRF check and the security headers.
 
 mod auth;
+pub mod backchannel;
 mod callback;
 mod health;
 mod pages;
 mod session_info;
-pub mod backchannel;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use crate::session::SessionRecord;
 use crate::types::SessionId;
 
 pub use auth::wants_json;
+pub use callback::CallbackParams;
 
 /// The whole backend as one router.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -37,12 +38,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(ServeFile::new(static_dir.join("index.html")));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/auth/login", get(auth::login))
+        .route(
+            "/auth/login",
+            get(auth::login).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::ratelimit::limit_sign_ins,
+            )),
+        )
         .route("/auth/callback", get(callback::callback))
         .route("/auth/logout", post(auth::logout))
         .route("/api/session", get(session_info::session))
         .route("/api/sessions", get(sessions::list))
-        .route("/api/sessions/{id}", axum::routing::delete(sessions::revoke))
+        .route(
+            "/api/sessions/{id}",
+            axum::routing::delete(sessions::revoke),
+        )
         .route("/auth/logout-everywhere", post(sessions::logout_everywhere))
         .route("/auth/backchannel-logout", post(backchannel::receive))
         .route("/api/giponext/{*path}", any(crate::proxy::forward))

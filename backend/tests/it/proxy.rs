@@ -100,7 +100,7 @@ async fn forwards_allowed_operations_and_refuses_the_rest() {
 
     let huge = "x".repeat((1 << 20) + 1);
     let too_big = s.client.api(Method::POST, &patients(), Some(&huge)).await;
-    assert_eq!(too_big.status, 400);
+    assert_eq!(too_big.status, 413);
     assert!(
         too_big.json()["detail"]
             .as_str()

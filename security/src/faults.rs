@@ -1,0 +1,247 @@
+//! Fault injection: what the user sees when the provider or GipoNext
+//! misbehave, and across a backend restart. Same table as the matrix:
+//! case = what was injected, observed = what the browser got.
+
+use std::time::Duration;
+
+use giponext_bff::Config;
+use giponext_bff::config::{StoreLocation, Upstream};
+use reqwest::Method;
+use url::Url;
+
+use crate::Report;
+use crate::cases::snippet;
+use crate::fake_provider::{self, TENANT};
+use crate::support::{Client, FakeSetup, Seen};
+
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn tuned(c: &mut Config) {
+    c.timings.upstream_timeout = UPSTREAM_TIMEOUT;
+}
+
+fn clear(r: &Seen) -> bool {
+    r.status != 500
+        && (r.header("content-type").contains("json") || r.header("content-type").contains("html"))
+        && !r.body.trim().is_empty()
+}
+
+fn seen(r: &Seen) -> String {
+    format!("{} {}", r.status.as_u16(), snippet(&r.body))
+}
+
+/// Runs every fault and returns the table.
+pub async fn run_faults() -> Report {
+    let report = Report::default();
+    // Warm the fake provider's keys (RSA generation) under default timeouts,
+    // so the short upstream timeout below only ever meets injected slowness.
+    let warm = FakeSetup::start().await;
+    warm.bff.shutdown().await;
+    let groups: Vec<(&str, crate::cases::Group)> = vec![
+        ("api", |r| Box::pin(api_faults(r))),
+        ("provider", |r| Box::pin(provider_faults(r))),
+        ("restart", |r| Box::pin(restart(r))),
+    ];
+    for (group, run) in groups {
+        if let Err(e) = tokio::spawn(run(report.clone())).await {
+            report.check(
+                format!("{group}: harness"),
+                "the group runs",
+                e.to_string(),
+                false,
+            );
+        }
+    }
+    report
+}
+
+async fn api_faults(report: Report) {
+    let s = FakeSetup::start_with(tuned).await;
+    let done = s.login("?scope=giponext.patients").await;
+    let patients = format!("/api/giponext/v2/tenants/{TENANT}/patients");
+    for (status, retry, expected, want) in [
+        (500, None, "502 JSON problem", 502),
+        (503, None, "502 JSON problem", 502),
+        (429, Some(7), "429 with Retry-After: 7", 429),
+    ] {
+        s.fake
+            .with(|i| i.api_override = Some((status, retry, Duration::ZERO)));
+        let r = s.client.api(Method::GET, &patients, None).await;
+        let retry_ok = retry.is_none_or(|n| r.header("retry-after") == n.to_string());
+        report.check(
+            format!("API answers {status}"),
+            expected,
+            format!("{} (login {})", seen(&r), done.status.as_u16()),
+            r.status.as_u16() == want && retry_ok && clear(&r),
+        );
+    }
+    s.fake
+        .with(|i| i.api_override = Some((200, None, UPSTREAM_TIMEOUT * 3)));
+    let r = s.client.api(Method::GET, &patients, None).await;
+    report.check(
+        "API slower than the upstream timeout",
+        "504 JSON problem",
+        seen(&r),
+        r.status == 504 && clear(&r),
+    );
+    // A write that fails upstream is not sent twice.
+    s.fake
+        .with(|i| i.api_override = Some((500, None, Duration::ZERO)));
+    let before = s.fake.with(|i| i.api_calls);
+    let body = r#"{"firstName":"Anna","lastName":"Neri","fiscalCode":"RSSMRA85T10A562S"}"#;
+    let r = s.client.api(Method::POST, &patients, Some(body)).await;
+    let calls = s.fake.with(|i| i.api_calls) - before;
+    report.check(
+        "API 500 on a write (POST patient)",
+        "502, the write sent once",
+        format!("{}; sent {calls}x", seen(&r)),
+        r.status == 502 && calls == 1,
+    );
+    s.fake
+        .with(|i| i.api_override = Some((200, None, UPSTREAM_TIMEOUT * 3)));
+    let before = s.fake.with(|i| i.api_calls);
+    let r = s.client.api(Method::POST, &patients, Some(body)).await;
+    let calls = s.fake.with(|i| i.api_calls) - before;
+    report.check(
+        "API timeout on a write",
+        "504, the write sent once",
+        format!("{}; sent {calls}x", seen(&r)),
+        r.status == 504 && calls == 1,
+    );
+    s.fake.with(|i| i.api_override = None);
+
+    // Refresh refused: the session asks for a new sign-in.
+    s.fake.with(|i| i.fail_refresh = true);
+    s.fake.expire_access_tokens();
+    if let Some(cookie) = s.client.session_cookie() {
+        s.bff.expire_access_token(&cookie).await;
+    }
+    let r = s.client.api(Method::GET, &patients, None).await;
+    report.check(
+        "provider refuses the refresh (invalid_grant)",
+        "401 reauth_required with login_url",
+        seen(&r),
+        r.status == 401 && r.body.contains("reauth_required") && r.body.contains("login_url"),
+    );
+    s.bff.shutdown().await;
+}
+
+/// A backend on a fake provider whose server task we can stop.
+async fn with_stoppable_provider() -> (
+    crate::fake_provider::Fake,
+    tokio::task::JoinHandle<()>,
+    giponext_bff::RunningBff,
+    Client,
+) {
+    let (fake, url, task) = fake_provider::start().await;
+    let mut config = Config::for_tests();
+    config.upstream = Upstream::External {
+        issuer: url.clone(),
+        api_base: Url::parse(&url).expect("url"),
+    };
+    config.client_id = fake_provider::CLIENT_ID.into();
+    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    tuned(&mut config);
+    let bff = giponext_bff::serve(config).await.expect("backend starts");
+    let client = Client::new(bff.url());
+    (fake, task, bff, client)
+}
+
+async fn login(client: &Client) -> Seen {
+    let start = client.get("/auth/login?scope=giponext.patients").await;
+    let at_provider = client.get(start.location()).await;
+    client.get(at_provider.location()).await
+}
+
+async fn provider_faults(report: Report) {
+    let patients = format!("/api/giponext/v2/tenants/{TENANT}/patients");
+    // Down at sign-in (after the browser was sent there: the code exchange).
+    let (_fake, task, bff, client) = with_stoppable_provider().await;
+    let start = client.get("/auth/login").await;
+    let at_provider = client.get(start.location()).await;
+    task.abort();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = client.get(at_provider.location()).await;
+    report.check(
+        "provider down at sign-in (code exchange)",
+        "a clear 502/503 page, no session",
+        seen(&r),
+        matches!(r.status.as_u16(), 502..=504) && clear(&r) && client.session_cookie().is_none(),
+    );
+    bff.shutdown().await;
+
+    // Down at refresh.
+    let (fake, task, bff, client) = with_stoppable_provider().await;
+    let done = login(&client).await;
+    fake.expire_access_tokens();
+    if let Some(cookie) = client.session_cookie() {
+        bff.expire_access_token(&cookie).await;
+    }
+    task.abort();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = client.api(Method::GET, &patients, None).await;
+    report.check(
+        "provider down at refresh",
+        "502/503/504 JSON (retry later), not 500",
+        format!("{} (login {})", seen(&r), done.status.as_u16()),
+        matches!(r.status.as_u16(), 401 | 502..=504) && clear(&r),
+    );
+    // Down at logout: the local session still ends.
+    let r = client
+        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
+        .await;
+    let after = client.session().await.authenticated;
+    report.check(
+        "provider down at logout",
+        "200, signed out locally",
+        format!("{}; still signed in: {after}", seen(&r)),
+        r.status == 200 && !after,
+    );
+    bff.shutdown().await;
+}
+
+async fn restart(report: Report) {
+    let Ok(dir) = tempfile::tempdir() else {
+        report.check("backend restart mid-session", "runs", "no temp dir", false);
+        return;
+    };
+    let (fake, url, _task) = fake_provider::start().await;
+    let mut config = Config::for_tests();
+    config.upstream = Upstream::External {
+        issuer: url.clone(),
+        api_base: Url::parse(&url).expect("url"),
+    };
+    config.client_id = fake_provider::CLIENT_ID.into();
+    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    config.session_store = StoreLocation::File(dir.path().join("sessions.db"));
+    let bff = giponext_bff::serve(config.clone())
+        .await
+        .expect("backend starts");
+    let client = Client::new(bff.url());
+    let done = login(&client).await;
+    let cookie = client.session_cookie().unwrap_or_default();
+    bff.shutdown().await;
+    let bff = giponext_bff::serve(config).await.expect("backend restarts");
+    let again = Client::new(bff.url());
+    let before = fake.with(|i| i.api_calls);
+    let r = again
+        .send(
+            Method::GET,
+            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+            &[("x-csrf", "1"), ("cookie", &format!("gx_session={cookie}"))],
+            None,
+        )
+        .await;
+    let calls = fake.with(|i| i.api_calls) - before;
+    report.check(
+        "backend restart mid-session (SQLite store)",
+        "the session survives: 200",
+        format!(
+            "login {}; after restart {}; API calls {calls}",
+            done.status.as_u16(),
+            r.status.as_u16()
+        ),
+        done.status == 302 && r.status == 200 && calls == 1,
+    );
+    bff.shutdown().await;
+}
