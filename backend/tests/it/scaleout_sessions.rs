@@ -27,7 +27,11 @@ async fn connected_sessions_revoke_one_and_sign_out_everywhere_across_instances(
     let seen_by_laptop = list(&c, laptop, 1).await;
     assert_eq!(seen_by_laptop.len(), 2, "{seen_by_laptop:?}");
     assert_eq!(seen_by_laptop.iter().filter(|s| s.current).count(), 1);
-    assert!(seen_by_laptop.iter().all(|s| s.user_agent == "Unknown browser"));
+    assert!(
+        seen_by_laptop
+            .iter()
+            .all(|s| s.user_agent == "Unknown browser")
+    );
     let seen_by_tablet = list(&c, &tablet, 0).await;
     let tablet_id = seen_by_tablet
         .iter()
