@@ -9,7 +9,7 @@ use reqwest::Method;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::session::{SignedIn, TENANT};
+use super::harness::{SignedIn, TENANT};
 use crate::Report;
 
 /// The client timeout the matrix configures.

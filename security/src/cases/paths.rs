@@ -3,7 +3,7 @@
 
 use giponext_sandbox::users;
 
-use super::session::{SignedIn, TENANT};
+use super::harness::{SignedIn, TENANT};
 use crate::Report;
 
 pub async fn run(report: Report) {
