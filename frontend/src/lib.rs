@@ -16,21 +16,21 @@
 //! - [`drafts`]: form drafts in `sessionStorage`.
 //! - [`components`]: prompts, gates, navigation, states.
 //! - [`pages`]: one file per page.
+//! - [`router`]: client-side navigation.
 
 pub mod api;
 pub mod components;
 pub mod drafts;
 pub mod i18n;
 pub mod pages;
+pub mod router;
 pub mod session;
 
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::hooks::use_location;
-use leptos_router::path;
 use wasm_bindgen::JsCast;
 
 use components::{Header, Nav, PartialConsentBanner, SandboxBanner};
+use router::{Router, use_location};
 use session::{SessionCtx, SessionState, use_session};
 
 /// The whole console.
@@ -116,22 +116,40 @@ fn SignedIn() -> impl IntoView {
             <Nav/>
             <main id="main" tabindex="-1">
                 <PartialConsentBanner/>
-                <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") view=pages::Home/>
-                    <Route path=path!("/signin") view=pages::SignIn/>
-                    <Route path=path!("/patients") view=pages::Patients/>
-                    <Route path=path!("/patients/new") view=pages::PatientNew/>
-                    <Route path=path!("/patients/:id") view=pages::PatientDetail/>
-                    <Route path=path!("/agenda") view=pages::Agenda/>
-                    <Route path=path!("/treatments") view=pages::Treatments/>
-                    <Route path=path!("/episodes") view=pages::Episodes/>
-                    <Route path=path!("/reports") view=pages::Reports/>
-                    <Route path=path!("/invoices") view=pages::Invoices/>
-                    <Route path=path!("/access") view=pages::Access/>
-                </Routes>
+                {move || route(location.pathname.get())}
             </main>
         </div>
     }
+}
+
+/// The page for `path`; a route is rendered again only when it changes.
+fn route(path: String) -> impl IntoView {
+    // Trailing slashes match as in `leptos_router` (`/patients/` = `/patients`).
+    let path = match path.trim_end_matches('/') {
+        "" => "/",
+        p => p,
+    };
+    let page: fn() -> AnyView = match path {
+        "/" => || pages::Home().into_any(),
+        "/signin" => || pages::SignIn().into_any(),
+        "/patients" => || pages::Patients().into_any(),
+        "/patients/new" => || pages::PatientNew().into_any(),
+        "/agenda" => || pages::Agenda().into_any(),
+        "/treatments" => || pages::Treatments().into_any(),
+        "/episodes" => || pages::Episodes().into_any(),
+        "/reports" => || pages::Reports().into_any(),
+        "/invoices" => || pages::Invoices().into_any(),
+        "/access" => || pages::Access().into_any(),
+        p if p
+            .strip_prefix("/patients/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            || pages::PatientDetail().into_any()
+        }
+        _ => || pages::NotFound().into_any(),
+    };
+    // Like the `view!` macro: a page's body does not subscribe the route.
+    untrack(page)
 }
 
 fn focus_main() {

@@ -294,7 +294,7 @@ async fn navigation_keeps_every_section_and_marks_the_disabled_ones() {
     let _h = mount_to(root.clone(), move || {
         provide_lang();
         SessionCtx::provide_fixed(info.clone());
-        view! { <leptos_router::components::Router><Nav/></leptos_router::components::Router> }
+        view! { <giponext_console::router::Router><Nav/></giponext_console::router::Router> }
     });
     let links = all(&root, "nav a");
     assert_eq!(links.len(), 8, "every section stays in the navigation");
@@ -331,7 +331,7 @@ async fn a_report_draft_survives_and_is_restored_with_a_notice() {
     let _h = mount_to(root.clone(), move || {
         provide_lang();
         SessionCtx::provide_fixed(info.clone());
-        view! { <leptos_router::components::Router><Reports/></leptos_router::components::Router> }
+        view! { <giponext_console::router::Router><Reports/></giponext_console::router::Router> }
     });
     leptos::task::tick().await;
     assert!(
@@ -367,4 +367,40 @@ async fn a_report_draft_survives_and_is_restored_with_a_notice() {
     leptos::task::tick().await;
     assert_eq!(storage.get_item("gx.draft.medical-report").unwrap(), None);
     assert_eq!(title.value(), "");
+}
+
+#[component]
+fn WhereAmI() -> impl IntoView {
+    let here = giponext_console::router::use_location();
+    view! {
+        <p id="where">{move || format!("{}|{}", here.pathname.get(), here.query("error").unwrap_or_default())}</p>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_router_follows_an_internal_link_in_page() {
+    let window = web_sys::window().unwrap();
+    let before = window.location().href().unwrap();
+    let root = container("en");
+    let _h = mount_to(root.clone(), move || {
+        view! {
+            <giponext_console::router::Router>
+                <a id="inner" href="/treatments?error=a%20b">"in"</a>
+                <WhereAmI/>
+            </giponext_console::router::Router>
+        }
+    });
+    let link: web_sys::HtmlElement = query(&root, "#inner").unwrap().unchecked_into();
+    link.click();
+    leptos::task::tick().await;
+    let where_text = query(&root, "#where").unwrap().text_content().unwrap();
+    let path = window.location().pathname().unwrap();
+    // Put the test page's address back before asserting.
+    window
+        .history()
+        .unwrap()
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&before))
+        .unwrap();
+    assert_eq!(path, "/treatments", "pushState, no reload");
+    assert_eq!(where_text, "/treatments|a b");
 }

@@ -2,11 +2,11 @@
 //! one whose scope is missing is marked disabled, with the reason for
 //! screen readers, and still opens (to show its prompt).
 
+use crate::router::use_location;
 use giponext_shared::features::feature;
 use giponext_shared::{FeatureId, Lang, Text};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::hooks::use_location;
 
 use crate::api;
 use crate::i18n::{LangCtx, join_labels, t};

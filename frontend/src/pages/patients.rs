@@ -1,11 +1,11 @@
 //! Patients: search, paged list, detail, create and edit, with the API's
 //! validation errors on the right fields.
 
+use crate::router::{use_location, use_navigate};
 use giponext_shared::FeatureId;
 use giponext_shared::api::{Page, Patient, PatientInput, Sex};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiResource, Failure, tenant_path};
@@ -175,10 +175,17 @@ pub fn PatientNew() -> impl IntoView {
 /// `/patients/:id`.
 #[component]
 pub fn PatientDetail() -> impl IntoView {
-    let params = use_params_map();
+    let location = use_location();
     let tenant = use_session().tenant_id().unwrap_or_default();
     let patient = ApiResource::new(move || {
-        let id = params.with(|p| p.get("id")).unwrap_or_default();
+        let id = location.pathname.with(|p| {
+            p.trim_end_matches('/')
+                .strip_prefix("/patients/")
+                .map(|id| {
+                    urlencoding::decode(id).map_or_else(|_| id.to_owned(), |d| d.into_owned())
+                })
+        });
+        let id = id.unwrap_or_default();
         Some(tenant_path(&tenant, &format!("patients/{id}")))
     });
     view! {
@@ -236,7 +243,7 @@ fn PatientForm(existing: Option<Patient>) -> impl IntoView {
                     directory.refresh();
                     if id.is_none() {
                         draft.discard();
-                        navigate(&format!("/patients/{}", p.id), Default::default());
+                        navigate(&format!("/patients/{}", p.id));
                     } else {
                         version.set(Some(p.version));
                         draft.rebase(PatientDraft::from_patient(&p));

@@ -3,7 +3,6 @@
 
 use giponext_shared::Scope;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 use crate::api::login_url;
 use crate::components::SandboxBanner;
@@ -13,8 +12,8 @@ use crate::tr;
 /// `/signin`, and what a signed-out user sees anywhere.
 #[component]
 pub fn SignIn() -> impl IntoView {
-    let query = use_query_map();
-    let error = move || query.with(|q| q.get("error"));
+    let location = use_context::<crate::router::Location>();
+    let error = move || crate::router::query(location, "error");
     // Signed out on some page: come back to it after signing in.
     let return_to = {
         let path = crate::session::current_path();
