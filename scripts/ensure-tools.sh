@@ -5,7 +5,8 @@
 #   scripts/ensure-tools.sh            # everything
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
 #                                      # wasm_bindgen, binaryen, chromium,
-#                                      # interop, redis, wrk, nginx)
+#                                      # interop, redis, wrk, nginx,
+#                                      # cargo_fuzz)
 #
 # Versions are pinned where the build depends on them: wasm-bindgen-cli must
 # equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
@@ -155,6 +156,16 @@ ensure_nginx() {
     apt_install nginx-light || apt_install nginx
 }
 
+ensure_cargo_fuzz() {
+    # cargo-fuzz (libFuzzer) for scripts/fuzz.sh; it needs nightly features,
+    # which the fuzz script unlocks on the stable toolchain (RUSTC_BOOTSTRAP=1).
+    if "$CARGO_BIN/cargo-fuzz" --version >/dev/null 2>&1; then
+        return
+    fi
+    log "installing cargo-fuzz (about five minutes)"
+    cargo install cargo-fuzz --locked
+}
+
 # Prints the PATH addition that puts these tools first, for `eval`-free use:
 #   PATH="$(scripts/ensure-tools.sh path):$PATH"
 tools_path() {
@@ -177,6 +188,7 @@ main() {
             redis) ensure_redis ;;
             wrk) ensure_wrk ;;
             nginx) ensure_nginx ;;
+            cargo_fuzz) ensure_cargo_fuzz ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;
         esac
