@@ -23,7 +23,8 @@ pub struct Args {
 pub async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -45,8 +46,14 @@ pub async fn main() -> anyhow::Result<()> {
         }
     }
     let sandbox = crate::start(config).await?;
-    eprintln!("GipoNext sandbox (NOT the real GipoNext) at {}", sandbox.issuer());
-    eprintln!("Users: mario.rossi, giulia.bianchi, luca.verdi; password: {}", crate::users::PASSWORD);
+    eprintln!(
+        "GipoNext sandbox (NOT the real GipoNext) at {}",
+        sandbox.issuer()
+    );
+    eprintln!(
+        "Users: mario.rossi, giulia.bianchi, luca.verdi; password: {}",
+        crate::users::PASSWORD
+    );
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
     Ok(())

@@ -29,13 +29,19 @@ pub mod grants {
 pub fn seeded(web_redirect_uris: &[&str]) -> Vec<ClientRegistration> {
     let post_logout = web_redirect_uris
         .iter()
-        .filter_map(|u| u.strip_suffix("/auth/callback").map(|base| format!("{base}/")))
+        .filter_map(|u| {
+            u.strip_suffix("/auth/callback")
+                .map(|base| format!("{base}/"))
+        })
         .collect();
     vec![
         ClientRegistration {
             client_id: WEB_CLIENT_ID.into(),
             client_secret: Some(WEB_CLIENT_SECRET.into()),
-            grant_types: vec![grants::AUTHORIZATION_CODE.into(), grants::REFRESH_TOKEN.into()],
+            grant_types: vec![
+                grants::AUTHORIZATION_CODE.into(),
+                grants::REFRESH_TOKEN.into(),
+            ],
             redirect_uris: web_redirect_uris.iter().map(|s| s.to_string()).collect(),
             post_logout_redirect_uris: post_logout,
             scopes: ScopeSet::all(),

@@ -37,7 +37,9 @@ pub struct ClientRegistration {
 
 fn de_scopes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ScopeSet, D::Error> {
     let names = Vec::<String>::deserialize(d)?;
-    ScopeSet::parse(&names.join(" ")).strict().map_err(serde::de::Error::custom)
+    ScopeSet::parse(&names.join(" "))
+        .strict()
+        .map_err(serde::de::Error::custom)
 }
 
 impl ClientRegistration {
@@ -103,7 +105,10 @@ impl SandboxConfig {
             device_code_ttl: Duration::from_secs(600),
             device_poll_interval: Duration::from_secs(5),
             login_session_ttl: Duration::from_secs(8 * 3600),
-            rate_limit: RateLimit { requests: 600, window: Duration::from_secs(60) },
+            rate_limit: RateLimit {
+                requests: 600,
+                window: Duration::from_secs(60),
+            },
             clients: crate::clients::seeded(&[
                 "http://127.0.0.1:8080/auth/callback",
                 "http://localhost:8080/auth/callback",
@@ -122,7 +127,10 @@ impl SandboxConfig {
             id_token_ttl: Duration::from_secs(60),
             device_code_ttl: Duration::from_secs(30),
             device_poll_interval: Duration::from_secs(1),
-            rate_limit: RateLimit { requests: 100_000, window: Duration::from_secs(60) },
+            rate_limit: RateLimit {
+                requests: 100_000,
+                window: Duration::from_secs(60),
+            },
             ..Self::standalone()
         }
     }
@@ -137,17 +145,28 @@ impl SandboxConfig {
         let mut c = Self::standalone();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let secs = |name: &str, v: String| -> anyhow::Result<Duration> {
-            let n: u64 = v.parse().with_context(|| format!("{name} must be a number of seconds, got {v:?}"))?;
+            let n: u64 = v
+                .parse()
+                .with_context(|| format!("{name} must be a number of seconds, got {v:?}"))?;
             Ok(Duration::from_secs(n))
         };
         if let Some(v) = var("SANDBOX_LISTEN") {
-            c.listen = v.parse().with_context(|| format!("SANDBOX_LISTEN must be host:port, got {v:?}"))?;
+            c.listen = v
+                .parse()
+                .with_context(|| format!("SANDBOX_LISTEN must be host:port, got {v:?}"))?;
         }
         if let Some(v) = var("SANDBOX_PUBLIC_URL") {
-            c.public_url = Some(Url::parse(&v).with_context(|| format!("SANDBOX_PUBLIC_URL is not a URL: {v:?}"))?);
+            c.public_url = Some(
+                Url::parse(&v)
+                    .with_context(|| format!("SANDBOX_PUBLIC_URL is not a URL: {v:?}"))?,
+            );
         }
         if let Some(v) = var("SANDBOX_DATA") {
-            c.data_path = if v == ":memory:" { None } else { Some(PathBuf::from(v)) };
+            c.data_path = if v == ":memory:" {
+                None
+            } else {
+                Some(PathBuf::from(v))
+            };
         }
         if let Some(v) = var("SANDBOX_ACCESS_TOKEN_TTL") {
             c.access_token_ttl = secs("SANDBOX_ACCESS_TOKEN_TTL", v)?;
@@ -156,14 +175,18 @@ impl SandboxConfig {
             c.device_poll_interval = secs("SANDBOX_DEVICE_POLL_INTERVAL", v)?;
         }
         if let Some(v) = var("SANDBOX_SEED_INVOICES") {
-            c.seed_invoices = v.parse().with_context(|| format!("SANDBOX_SEED_INVOICES must be a number, got {v:?}"))?;
+            c.seed_invoices = v
+                .parse()
+                .with_context(|| format!("SANDBOX_SEED_INVOICES must be a number, got {v:?}"))?;
         }
         if let Some(v) = var("SANDBOX_RATE_LIMIT") {
             let Some((req, window)) = v.split_once('/') else {
                 bail!("SANDBOX_RATE_LIMIT must be requests/seconds, e.g. 600/60, got {v:?}");
             };
             c.rate_limit = RateLimit {
-                requests: req.parse().with_context(|| format!("SANDBOX_RATE_LIMIT: bad request count in {v:?}"))?,
+                requests: req
+                    .parse()
+                    .with_context(|| format!("SANDBOX_RATE_LIMIT: bad request count in {v:?}"))?,
                 window: secs("SANDBOX_RATE_LIMIT", window.to_owned())?,
             };
         }
@@ -181,11 +204,16 @@ struct ClientsFile {
 
 /// Reads registered clients from a TOML file of `[[client]]` tables.
 pub fn load_clients(path: &str) -> anyhow::Result<Vec<ClientRegistration>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading SANDBOX_CLIENTS file {path}"))?;
-    let file: ClientsFile = toml::from_str(&text).with_context(|| format!("parsing SANDBOX_CLIENTS file {path}"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading SANDBOX_CLIENTS file {path}"))?;
+    let file: ClientsFile =
+        toml::from_str(&text).with_context(|| format!("parsing SANDBOX_CLIENTS file {path}"))?;
     for client in &file.client {
         if !client.scopes.contains(Scope::OpenId) {
-            bail!("client {} in {path}: openid must be registered (required for all clients)", client.client_id);
+            bail!(
+                "client {} in {path}: openid must be registered (required for all clients)",
+                client.client_id
+            );
         }
     }
     Ok(file.client)

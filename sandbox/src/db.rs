@@ -22,9 +22,11 @@ impl Db {
         let conn = match path {
             Some(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
                 }
-                let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let conn = Connection::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
                 conn
             }
@@ -32,14 +34,19 @@ impl Db {
         };
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection. Keep `f` short: it holds the lock.
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         // A panic while holding the lock cannot leave SQLite half-written
         // (statements are atomic), so a poisoned lock is safe to reuse.
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
     }
 }

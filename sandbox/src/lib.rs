@@ -23,4 +23,4 @@ pub mod testing;
 pub mod users;
 
 pub use config::{ClientRegistration, SandboxConfig};
-pub use server::{start, RunningSandbox, SandboxState, Stats};
+pub use server::{RunningSandbox, SandboxState, Stats, start};

@@ -133,7 +133,11 @@ impl RunningSandbox {
 
     /// Registers (or replaces) a client while running.
     pub fn register_client(&self, client: ClientRegistration) {
-        let mut clients = self.state.clients.write().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self
+            .state
+            .clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         clients.retain(|c| c.client_id != client.client_id);
         clients.push(client);
     }
@@ -217,5 +221,10 @@ pub async fn start(config: SandboxConfig) -> anyhow::Result<RunningSandbox> {
         }
     });
     tracing::info!(issuer = %state.issuer, "GipoNext sandbox listening");
-    Ok(RunningSandbox { state, addr, shutdown: Some(tx), task: Some(task) })
+    Ok(RunningSandbox {
+        state,
+        addr,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
 }

@@ -31,8 +31,14 @@ pub struct Tenant {
 
 /// The seeded tenants.
 pub const TENANTS: &[Tenant] = &[
-    Tenant { id: TENANT_MAIN, name: "Poliambulatorio San Marco" },
-    Tenant { id: TENANT_OTHER, name: "Centro Medico Santa Chiara" },
+    Tenant {
+        id: TENANT_MAIN,
+        name: "Poliambulatorio San Marco",
+    },
+    Tenant {
+        id: TENANT_OTHER,
+        name: "Centro Medico Santa Chiara",
+    },
 ];
 
 /// What a user's GipoNext role allows.
@@ -51,7 +57,8 @@ impl Permissions {
         match self {
             Permissions::Full => true,
             Permissions::FrontDesk => {
-                access == Access::Read || !matches!(resource, Resource::Invoices | Resource::MedicalReports)
+                access == Access::Read
+                    || !matches!(resource, Resource::Invoices | Resource::MedicalReports)
             }
         }
     }

@@ -33,7 +33,16 @@ fn run() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => run_product(&root, &args[1..]),
         Some("test") => test_everything(&root),
-        Some("tools") => ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen", "chromium"]),
+        Some("tools") => ensure_tools(
+            &root,
+            &[
+                "wasm_target",
+                "trunk",
+                "wasm_bindgen",
+                "binaryen",
+                "chromium",
+            ],
+        ),
         Some("bundle") => {
             ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
             build_console(&root)?;
@@ -41,7 +50,9 @@ fn run() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!("usage: cargo xtask <run|test|tools|bundle>");
-            eprintln!("  run     start the product (backend + console + embedded sandbox) on http://127.0.0.1:8080");
+            eprintln!(
+                "  run     start the product (backend + console + embedded sandbox) on http://127.0.0.1:8080"
+            );
             eprintln!("  test    run every test (installs what is missing)");
             eprintln!("  tools   install what is missing");
             eprintln!("  bundle  build the release console and print its gzipped size");
@@ -51,7 +62,10 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Runs `scripts/ensure-tools.sh` for the named tools.
@@ -70,7 +84,10 @@ fn ensure_tools(root: &Path, tools: &[&str]) -> anyhow::Result<()> {
 /// PATH with the project's tools (wasm-opt from npm, cargo-installed
 /// binaries) first.
 fn tools_path(root: &Path) -> anyhow::Result<String> {
-    let out = Command::new("bash").arg(root.join("scripts/ensure-tools.sh")).arg("path").output()?;
+    let out = Command::new("bash")
+        .arg(root.join("scripts/ensure-tools.sh"))
+        .arg("path")
+        .output()?;
     let extra = String::from_utf8(out.stdout).context("tool path is not UTF-8")?;
     let current = std::env::var("PATH").unwrap_or_default();
     Ok(format!("{}:{current}", extra.trim()))
@@ -78,7 +95,8 @@ fn tools_path(root: &Path) -> anyhow::Result<String> {
 
 fn cmd(program: &str, root: &Path) -> anyhow::Result<Command> {
     let mut c = Command::new(program);
-    c.env("PATH", tools_path(root)?).env("TRUNK_SKIP_VERSION_CHECK", "true");
+    c.env("PATH", tools_path(root)?)
+        .env("TRUNK_SKIP_VERSION_CHECK", "true");
     Ok(c)
 }
 
@@ -96,19 +114,35 @@ fn build_console(root: &Path) -> anyhow::Result<()> {
     let mut c = cmd("trunk", root)?;
     // The size-optimised profile (opt-level z, fat LTO, panic=abort).
     c.args(["build", "--release", "--cargo-profile", "wasm-release"]);
-    check(c, "building the console (trunk build --release --cargo-profile wasm-release)")
+    check(
+        c,
+        "building the console (trunk build --release --cargo-profile wasm-release)",
+    )
 }
 
 fn run_product(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     ensure_tools(root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
     build_console(root)?;
     let mut c = cmd("cargo", root)?;
-    c.args(["run", "--package", "giponext-bff", "--"]).args(extra);
-    check(c, "starting the backend on http://127.0.0.1:8080 (Ctrl-C stops it)")
+    c.args(["run", "--package", "giponext-bff", "--"])
+        .args(extra);
+    check(
+        c,
+        "starting the backend on http://127.0.0.1:8080 (Ctrl-C stops it)",
+    )
 }
 
 fn test_everything(root: &Path) -> anyhow::Result<()> {
-    ensure_tools(root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen", "chromium"])?;
+    ensure_tools(
+        root,
+        &[
+            "wasm_target",
+            "trunk",
+            "wasm_bindgen",
+            "binaryen",
+            "chromium",
+        ],
+    )?;
     build_console(root)?;
     let mut unit = cmd("cargo", root)?;
     // Default members: everything but the WASM console, whose tests run in
@@ -119,9 +153,18 @@ fn test_everything(root: &Path) -> anyhow::Result<()> {
         .env("GIPONEXT_E2E_REQUIRED", "1");
     check(unit, "workspace tests (cargo test)")?;
     let mut wasm = cmd("cargo", root)?;
-    wasm.args(["test", "--package", "giponext-console", "--target", "wasm32-unknown-unknown"])
-        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
-    check(wasm, "console component tests in headless Chromium (wasm-bindgen-test)")?;
+    wasm.args([
+        "test",
+        "--package",
+        "giponext-console",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])
+    .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    check(
+        wasm,
+        "console component tests in headless Chromium (wasm-bindgen-test)",
+    )?;
     eprintln!("xtask: every test passed");
     Ok(())
 }
@@ -135,11 +178,22 @@ fn print_bundle_size(root: &Path) -> anyhow::Result<()> {
         if !matches!(ext, "wasm" | "js" | "css") {
             continue;
         }
-        let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("running gzip")?;
+        let out = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .context("running gzip")?;
         let size = out.stdout.len() as u64;
-        println!("{:>9} bytes gzipped  {}", size, path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+        println!(
+            "{:>9} bytes gzipped  {}",
+            size,
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+        );
         total += size;
     }
-    println!("{:>9} bytes gzipped  total (wasm + js + css); budget 256000", total);
+    println!(
+        "{:>9} bytes gzipped  total (wasm + js + css); budget 256000",
+        total
+    );
     Ok(())
 }
