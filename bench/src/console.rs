@@ -64,7 +64,9 @@ async fn build() -> anyhow::Result<PathBuf> {
     let root = repo_root();
     let dist = root.join("target/bench-console");
     let status = Command::new("trunk")
-        .args(["build", "--release", "--dist"])
+        // The same size-optimised profile as `cargo xtask bundle` and the
+        // production build, so the measured size is the shipped size.
+        .args(["build", "--release", "--cargo-profile", "wasm-release", "--dist"])
         .arg(&dist)
         .current_dir(&root)
         .stdout(Stdio::null())
