@@ -66,7 +66,13 @@ async fn build() -> anyhow::Result<PathBuf> {
     let status = Command::new("trunk")
         // The same size-optimised profile as `cargo xtask bundle` and the
         // production build, so the measured size is the shipped size.
-        .args(["build", "--release", "--cargo-profile", "wasm-release", "--dist"])
+        .args([
+            "build",
+            "--release",
+            "--cargo-profile",
+            "wasm-release",
+            "--dist",
+        ])
         .arg(&dist)
         .current_dir(&root)
         .stdout(Stdio::null())
