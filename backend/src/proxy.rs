@@ -23,7 +23,7 @@ use axum_extra::extract::CookieJar;
 use giponext_shared::Scope;
 use giponext_shared::api::{ApiError, error_codes};
 use giponext_shared::features::feature_for_operation;
-use giponext_shared::operations::{Method, Operation, match_path};
+use giponext_shared::operations::{Method, NoMatch, Operation, OperationMatch, match_path};
 
 use crate::AppState;
 use crate::error::AppError;
@@ -67,11 +67,12 @@ pub async fn forward(
     response
 }
 
-/// The operation a raw proxied path and method address.
-pub fn allowed_operation(
+/// The operation a raw proxied path and method address, with its path
+/// parameters (matched once: the proxy reads the tenant from the same match).
+pub fn allowed_operation<'p>(
     method: &HttpMethod,
-    raw_path: &str,
-) -> Result<&'static Operation, AppError> {
+    raw_path: &'p str,
+) -> Result<OperationMatch<'p>, AppError> {
     let path = raw_path
         .strip_prefix(PREFIX)
         .filter(|p| p.starts_with('/'))
@@ -79,15 +80,10 @@ pub fn allowed_operation(
     let method = Method::from_wire(method.as_str()).ok_or(AppError::NotFound(
         "this API path does not allow the method",
     ))?;
-    match match_path(method, path) {
-        Ok(m) => Ok(m.operation),
-        Err(giponext_shared::operations::NoMatch::MethodNotAllowed) => Err(AppError::NotFound(
-            "this API path does not allow the method",
-        )),
-        Err(giponext_shared::operations::NoMatch::UnknownPath) => {
-            Err(AppError::NotFound("no such API operation"))
-        }
-    }
+    match_path(method, path).map_err(|e| match e {
+        NoMatch::MethodNotAllowed => AppError::NotFound("this API path does not allow the method"),
+        NoMatch::UnknownPath => AppError::NotFound("no such API operation"),
+    })
 }
 
 async fn forward_inner(
@@ -100,14 +96,13 @@ async fn forward_inner(
 ) -> Result<Response, AppError> {
     require_csrf(headers)?;
     let raw_path = uri.path();
-    let operation = allowed_operation(method, raw_path)?;
+    let matched = allowed_operation(method, raw_path)?;
+    let operation = matched.operation;
     let api_path = &raw_path[PREFIX.len()..];
     let (id, record) = signed_in(state, jar).await?;
     if record.reauth_required {
         return Err(reauth());
     }
-    let matched = match_path(operation.method, api_path)
-        .map_err(|_| AppError::NotFound("no such API operation"))?;
     if matched
         .tenant_id()
         .is_some_and(|tenant| tenant != record.tenant.id)
@@ -328,7 +323,7 @@ mod tests {
     #[test]
     fn allow_list_on_raw_paths() {
         let get = HttpMethod::GET;
-        let ok = |m: &HttpMethod, p: &str| allowed_operation(m, p).map(|o| o.id).ok();
+        let ok = |m: &HttpMethod, p: &str| allowed_operation(m, p).map(|o| o.operation.id).ok();
         assert_eq!(
             ok(&get, "/api/giponext/v2/tenants/t1/patients"),
             Some("patients.list")
