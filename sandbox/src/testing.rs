@@ -132,26 +132,16 @@ impl Browser {
                     page.error_text()
                 );
             };
-            if form.has_field("password") {
-                if login_tried {
-                    bail!("login as {user} failed: {}", page.error_text());
-                }
-                login_tried = true;
-                request = self
-                    .client
-                    .post(form.action.clone())
-                    .form(&form.login_fields(user, password));
-            } else if let Some(switch) = page.switch_user_link(&url, user)? {
-                // Someone else is logged in at the sandbox in this browser.
-                if login_tried {
-                    bail!("the sandbox kept another user logged in instead of {user}");
-                }
-                request = self.client.get(switch);
-            } else if form.has_field("decision") {
-                request = self
-                    .client
-                    .post(form.action.clone())
-                    .form(&form.consent_fields(consent));
+            if let Some(next) = self.answer_sign_in(
+                &page,
+                &form,
+                &url,
+                user,
+                password,
+                consent,
+                &mut login_tried,
+            )? {
+                request = next;
             } else if !status.is_success() {
                 bail!("error page at {url} ({status}): {}", page.error_text());
             } else {
@@ -212,31 +202,56 @@ impl Browser {
                 fields.retain(|(k, _)| k != "user_code");
                 fields.push(("user_code".into(), user_code.into()));
                 request = self.client.post(form.action.clone()).form(&fields);
-            } else if form.has_field("password") {
-                if login_tried {
-                    bail!("login as {user} failed: {}", page.error_text());
-                }
-                login_tried = true;
-                request = self
-                    .client
-                    .post(form.action.clone())
-                    .form(&form.login_fields(user, password));
-            } else if let Some(switch) = page.switch_user_link(&url, user)? {
-                // Someone else is logged in at the sandbox in this browser.
-                if login_tried {
-                    bail!("the sandbox kept another user logged in instead of {user}");
-                }
-                request = self.client.get(switch);
-            } else if form.has_field("decision") {
-                request = self
-                    .client
-                    .post(form.action.clone())
-                    .form(&form.consent_fields(consent));
+            } else if let Some(next) = self.answer_sign_in(
+                &page,
+                &form,
+                &url,
+                user,
+                password,
+                consent,
+                &mut login_tried,
+            )? {
+                request = next;
             } else {
                 bail!("unexpected form at {url} ({status}): {}", page.error_text());
             }
         }
         bail!("device approval did not finish after {MAX_STEPS} pages (last: {url})")
+    }
+
+    /// The next request when `page` is one of the sign-in steps both flows
+    /// share (login, switch user, consent); `None` for any other page.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_sign_in(
+        &self,
+        page: &Page,
+        form: &Form,
+        url: &Url,
+        user: &str,
+        password: &str,
+        consent: Consent,
+        login_tried: &mut bool,
+    ) -> anyhow::Result<Option<reqwest::RequestBuilder>> {
+        if form.has_field("password") {
+            if *login_tried {
+                bail!("login as {user} failed: {}", page.error_text());
+            }
+            *login_tried = true;
+            let fields = form.login_fields(user, password);
+            return Ok(Some(self.client.post(form.action.clone()).form(&fields)));
+        }
+        if let Some(switch) = page.switch_user_link(url, user)? {
+            // Someone else is logged in at the sandbox in this browser.
+            if *login_tried {
+                bail!("the sandbox kept another user logged in instead of {user}");
+            }
+            return Ok(Some(self.client.get(switch)));
+        }
+        if form.has_field("decision") {
+            let fields = form.consent_fields(consent);
+            return Ok(Some(self.client.post(form.action.clone()).form(&fields)));
+        }
+        Ok(None)
     }
 }
 
