@@ -33,15 +33,15 @@ pub async fn main() -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    if args.reseed {
-        if let Some(path) = &config.data_path {
-            for suffix in ["", "-wal", "-shm"] {
-                let file = format!("{}{suffix}", path.display());
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {file}"))),
-                }
+    if args.reseed
+        && let Some(path) = &config.data_path
+    {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {file}"))),
             }
         }
     }
