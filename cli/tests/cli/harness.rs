@@ -142,6 +142,13 @@ impl Env {
         .await
     }
 
+    /// [`Env::login`] that must succeed (exit 0); its output for further checks.
+    pub async fn logged_in(&self, args: &[&str], user: &str, consent: Consent) -> Output {
+        let out = self.login(args, user, consent).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        out
+    }
+
     /// The stored login, read from the opt-in token file.
     pub fn stored(&self) -> Option<Value> {
         let path = self.config_dir().join("credentials.json");

@@ -16,7 +16,7 @@ use crate::harness::*;
 async fn partial_consent_login_status_in_both_formats_and_private_file() {
     let env = Env::tests().await;
     let out = env
-        .login(
+        .logged_in(
             &["login", "--scope", "invoices,patients"],
             users::MARIO,
             Consent::Grant(scopes(&[
@@ -26,7 +26,6 @@ async fn partial_consent_login_status_in_both_formats_and_private_file() {
             ])),
         )
         .await;
-    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr.contains("Client: giponext-cli"),
         "{}",
@@ -223,14 +222,12 @@ async fn slow_down_adds_five_seconds_to_the_measured_interval() {
 #[tokio::test]
 async fn incremental_refresh_asks_for_the_union() {
     let env = Env::tests().await;
-    let out = env
-        .login(
-            &["login", "--scope", "invoices"],
-            users::MARIO,
-            Consent::GrantAll,
-        )
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    env.logged_in(
+        &["login", "--scope", "invoices"],
+        users::MARIO,
+        Consent::GrantAll,
+    )
+    .await;
     let first_refresh = env.stored_token("refresh_token");
 
     // A plain refresh renews the token and rotates the refresh token.
@@ -279,14 +276,12 @@ async fn incremental_refresh_asks_for_the_union() {
 #[tokio::test]
 async fn logout_revokes_at_the_provider_and_forgets_locally() {
     let env = Env::tests().await;
-    let out = env
-        .login(
-            &["login", "--scope", "invoices"],
-            users::MARIO,
-            Consent::GrantAll,
-        )
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    env.logged_in(
+        &["login", "--scope", "invoices"],
+        users::MARIO,
+        Consent::GrantAll,
+    )
+    .await;
     let access = env.stored_token("access_token");
     let refresh = env.stored_token("refresh_token");
     let http = reqwest::Client::new();
@@ -350,13 +345,12 @@ async fn public_client_logs_in_and_a_401_is_refreshed_once() {
     env.client_id = clients::CLI_PUBLIC_CLIENT_ID.to_owned();
     env.client_secret = None;
     let out = env
-        .login(
+        .logged_in(
             &["login", "--scope", "treatments"],
             users::GIULIA,
             Consent::GrantAll,
         )
         .await;
-    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("Client: giponext-cli-public"));
 
     // Spoil the stored access token: the API answers 401, the CLI refreshes
@@ -388,14 +382,12 @@ async fn public_client_logs_in_and_a_401_is_refreshed_once() {
 async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
     use tokio::io::AsyncWriteExt;
     let env = Env::tests().await;
-    let out = env
-        .login(
-            &["login", "--scope", "invoices"],
-            users::MARIO,
-            Consent::GrantAll,
-        )
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
+    env.logged_in(
+        &["login", "--scope", "invoices"],
+        users::MARIO,
+        Consent::GrantAll,
+    )
+    .await;
 
     // `script` gives the binary a terminal (stdin and stderr are ttys), as a
     // person at a shell would have.
