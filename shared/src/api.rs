@@ -483,8 +483,58 @@ pub struct ApiError {
 pub struct FieldError {
     /// The field's JSON name, e.g. `fiscalCode`.
     pub field: String,
-    /// What is wrong with it.
+    /// What is wrong with it, in English.
     pub message: String,
+    /// A stable machine-readable reason (one of [`field_codes`]), so a
+    /// client can say it in its own language; absent when the server gives
+    /// none, and then only `message` is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl FieldError {
+    /// A field error with its stable `code` (one of [`field_codes`]).
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+            code: Some(code.to_owned()),
+        }
+    }
+}
+
+/// Well-known `code`s of [`FieldError`]. Clients translate the ones they
+/// know and show `message` for any other.
+pub mod field_codes {
+    /// The field is missing or blank.
+    pub const REQUIRED: &str = "required";
+    /// The text is longer than allowed.
+    pub const TOO_LONG: &str = "too_long";
+    /// The number, date or count is outside the allowed range.
+    pub const OUT_OF_RANGE: &str = "out_of_range";
+    /// The referenced record (patient, agenda, treatment, episode, price
+    /// list) does not exist in this centre, or does not fit the others.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The date or time is in the future where it cannot be.
+    pub const IN_FUTURE: &str = "in_future";
+    /// The date or time is in the past where it cannot be.
+    pub const IN_PAST: &str = "in_past";
+    /// The end is not after the start.
+    pub const END_BEFORE_START: &str = "end_before_start";
+    /// The appointment falls outside the agenda's working hours.
+    pub const OUTSIDE_HOURS: &str = "outside_hours";
+    /// The fiscal code does not have 16 characters.
+    pub const FISCAL_CODE_LENGTH: &str = "fiscal_code_length";
+    /// The fiscal code is not well formed.
+    pub const FISCAL_CODE_SHAPE: &str = "fiscal_code_shape";
+    /// The fiscal code's check character is wrong.
+    pub const FISCAL_CODE_CHECK: &str = "fiscal_code_check";
+    /// Not a valid e-mail address.
+    pub const INVALID_EMAIL: &str = "invalid_email";
+    /// Not a valid phone number.
+    pub const INVALID_PHONE: &str = "invalid_phone";
+    /// Any other invalid value (e.g. a query parameter).
+    pub const INVALID: &str = "invalid";
 }
 
 /// Well-known `error` codes of [`ApiError`].
@@ -524,6 +574,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.tenants[0].id, "tenant-abc123");
+    }
+
+    #[test]
+    fn field_error_code_is_optional_on_the_wire() {
+        let old: FieldError =
+            serde_json::from_str(r#"{"field":"fiscalCode","message":"is required"}"#).unwrap();
+        assert_eq!(old.code, None);
+        let json = serde_json::to_value(FieldError::new(
+            "fiscalCode",
+            field_codes::REQUIRED,
+            "is required",
+        ))
+        .unwrap();
+        assert_eq!(json["code"], "required");
+        assert_eq!(json["field"], "fiscalCode");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDateTime};
 use giponext_shared::api::{
-    Agenda, Appointment, AppointmentInput, AppointmentStatus, Availability, FieldError,
+    Agenda, Appointment, AppointmentInput, AppointmentStatus, Availability, FieldError, field_codes,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -192,22 +192,21 @@ pub fn create_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
     let input: AppointmentInput = json_body(&ctx.body)?;
     let tx = conn.transaction()?;
     let mut errors = Vec::new();
-    let mut error = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
+    let mut error = |field: &str, code: &str, message: String| {
+        errors.push(FieldError::new(field, code, message))
     };
     let agenda = find_agenda(&tx, &ctx.tenant, &input.agenda_id)?;
     if agenda.is_none() {
         error(
             "agendaId",
+            field_codes::NOT_FOUND,
             format!("no agenda {} in this centre", input.agenda_id),
         );
     }
     if !patients::exists(&tx, &ctx.tenant, input.patient_id)? {
         error(
             "patientId",
+            field_codes::NOT_FOUND,
             format!("no patient {} in this centre", input.patient_id),
         );
     }
@@ -220,20 +219,33 @@ pub fn create_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
             )
             .optional()?;
         if found.is_none() {
-            error("treatmentId", format!("no treatment {t} in this centre"));
+            error(
+                "treatmentId",
+                field_codes::NOT_FOUND,
+                format!("no treatment {t} in this centre"),
+            );
         }
     }
     if input.end <= input.start {
-        error("end", "must be after start".into());
+        error(
+            "end",
+            field_codes::END_BEFORE_START,
+            "must be after start".into(),
+        );
     } else if input.end - input.start > Duration::hours(12) {
-        error("end", "an appointment lasts at most 12 hours".into());
+        error(
+            "end",
+            field_codes::OUT_OF_RANGE,
+            "an appointment lasts at most 12 hours".into(),
+        );
     } else if input.start < now() {
-        error("start", "is in the past".into());
+        error("start", field_codes::IN_PAST, "is in the past".into());
     } else if let Some(agenda) = &agenda
         && !within_hours(agenda, input.start, input.end)
     {
         error(
             "start",
+            field_codes::OUTSIDE_HOURS,
             format!(
                 "is outside the working hours of {} ({})",
                 agenda.agenda.name, agenda.hours
@@ -245,7 +257,11 @@ pub fn create_appointment(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, Api
         .as_ref()
         .is_some_and(|n| n.chars().count() > 2000)
     {
-        error("notes", "must be at most 2000 characters".into());
+        error(
+            "notes",
+            field_codes::TOO_LONG,
+            "must be at most 2000 characters".into(),
+        );
     }
     if !errors.is_empty() {
         return Err(ApiFailure::Validation(errors));

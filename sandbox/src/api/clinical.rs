@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use giponext_shared::api::{
     Episode, EpisodeInput, EpisodeStatus, FieldError, MedicalReport, MedicalReportInput,
+    field_codes,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -81,25 +82,24 @@ pub fn get_episode(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure
 
 fn text_field(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
     if value.trim().is_empty() {
-        errors.push(FieldError {
-            field: field.into(),
-            message: "is required".into(),
-        });
+        errors.push(FieldError::new(field, field_codes::REQUIRED, "is required"));
     } else if value.chars().count() > max {
-        errors.push(FieldError {
-            field: field.into(),
-            message: format!("must be at most {max} characters"),
-        });
+        errors.push(FieldError::new(
+            field,
+            field_codes::TOO_LONG,
+            format!("must be at most {max} characters"),
+        ));
     }
 }
 
 fn check_episode(conn: &Connection, ctx: &Ctx, input: &EpisodeInput) -> Result<(), ApiFailure> {
     let mut errors = Vec::new();
     if !patients::exists(conn, &ctx.tenant, input.patient_id)? {
-        errors.push(FieldError {
-            field: "patientId".into(),
-            message: format!("no patient {} in this centre", input.patient_id),
-        });
+        errors.push(FieldError::new(
+            "patientId",
+            field_codes::NOT_FOUND,
+            format!("no patient {} in this centre", input.patient_id),
+        ));
     }
     text_field(&mut errors, "title", &input.title, 200);
     if input
@@ -107,10 +107,11 @@ fn check_episode(conn: &Connection, ctx: &Ctx, input: &EpisodeInput) -> Result<(
         .as_ref()
         .is_some_and(|n| n.chars().count() > 4000)
     {
-        errors.push(FieldError {
-            field: "notes".into(),
-            message: "must be at most 4000 characters".into(),
-        });
+        errors.push(FieldError::new(
+            "notes",
+            field_codes::TOO_LONG,
+            "must be at most 4000 characters",
+        ));
     }
     if errors.is_empty() {
         Ok(())
@@ -165,6 +166,7 @@ pub fn update_episode(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFail
     let Some(version) = input.version else {
         return Err(ApiFailure::field(
             "version",
+            field_codes::REQUIRED,
             "is required for an update: send the version you read",
         ));
     };
@@ -266,21 +268,24 @@ pub fn create_report(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailu
     let tx = conn.transaction()?;
     let mut errors = Vec::new();
     if !patients::exists(&tx, &ctx.tenant, input.patient_id)? {
-        errors.push(FieldError {
-            field: "patientId".into(),
-            message: format!("no patient {} in this centre", input.patient_id),
-        });
+        errors.push(FieldError::new(
+            "patientId",
+            field_codes::NOT_FOUND,
+            format!("no patient {} in this centre", input.patient_id),
+        ));
     }
     if let Some(episode) = input.episode_id {
         match find_episode(&tx, &ctx.tenant, episode)? {
-            None => errors.push(FieldError {
-                field: "episodeId".into(),
-                message: format!("no episode {episode} in this centre"),
-            }),
-            Some(e) if e.patient_id != input.patient_id => errors.push(FieldError {
-                field: "episodeId".into(),
-                message: format!("episode {episode} belongs to another patient"),
-            }),
+            None => errors.push(FieldError::new(
+                "episodeId",
+                field_codes::NOT_FOUND,
+                format!("no episode {episode} in this centre"),
+            )),
+            Some(e) if e.patient_id != input.patient_id => errors.push(FieldError::new(
+                "episodeId",
+                field_codes::NOT_FOUND,
+                format!("episode {episode} belongs to another patient"),
+            )),
             Some(_) => {}
         }
     }

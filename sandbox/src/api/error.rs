@@ -54,12 +54,10 @@ impl From<rusqlite::Error> for ApiFailure {
 }
 
 impl ApiFailure {
-    /// A 422 with one field error.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
-        ApiFailure::Validation(vec![FieldError {
-            field: field.to_owned(),
-            message: message.into(),
-        }])
+    /// A 422 with one field error; `code` is one of
+    /// [`giponext_shared::api::field_codes`].
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        ApiFailure::Validation(vec![FieldError::new(field, code, message)])
     }
 
     /// The HTTP status.

@@ -4,7 +4,9 @@
 
 use axum::http::StatusCode;
 use chrono::{Datelike, NaiveDate};
-use giponext_shared::api::{FieldError, Invoice, InvoiceInput, InvoiceLine, invoice_totals};
+use giponext_shared::api::{
+    FieldError, Invoice, InvoiceInput, InvoiceLine, field_codes, invoice_totals,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -174,10 +176,13 @@ pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     let input: InvoiceInput = json_body(&ctx.body)?;
     let tx = conn.transaction()?;
     let mut errors = Vec::new();
-    let mut error = |field: String, message: String| errors.push(FieldError { field, message });
+    let mut error = |field: String, code: &str, message: String| {
+        errors.push(FieldError::new(field, code, message))
+    };
     if !patients::exists(&tx, &ctx.tenant, input.patient_id)? {
         error(
             "patientId".into(),
+            field_codes::NOT_FOUND,
             format!("no patient {} in this centre", input.patient_id),
         );
     }
@@ -185,6 +190,7 @@ pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     if date > today() {
         error(
             "date".into(),
+            field_codes::IN_FUTURE,
             "an invoice cannot be dated in the future".into(),
         );
     }
@@ -192,14 +198,20 @@ pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     if price_list.is_none() {
         error(
             "priceListId".into(),
+            field_codes::NOT_FOUND,
             format!("no price list {} in this centre", input.price_list_id),
         );
     }
     if input.lines.is_empty() {
-        error("lines".into(), "an invoice needs at least one line".into());
+        error(
+            "lines".into(),
+            field_codes::REQUIRED,
+            "an invoice needs at least one line".into(),
+        );
     } else if input.lines.len() > MAX_LINES {
         error(
             "lines".into(),
+            field_codes::OUT_OF_RANGE,
             format!("an invoice has at most {MAX_LINES} lines"),
         );
     }
@@ -208,6 +220,7 @@ pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
         if line.quantity == 0 || line.quantity > 999 {
             error(
                 format!("lines[{i}].quantity"),
+                field_codes::OUT_OF_RANGE,
                 "must be between 1 and 999".into(),
             );
         }
@@ -219,6 +232,7 @@ pub fn create(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
         else {
             error(
                 format!("lines[{i}].treatmentId"),
+                field_codes::NOT_FOUND,
                 format!(
                     "treatment {} has no price in {}",
                     line.treatment_id, list.name

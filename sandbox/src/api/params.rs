@@ -2,7 +2,7 @@
 //! 422) naming the parameter, never a 500.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use giponext_shared::api::{Page, PageQuery};
+use giponext_shared::api::{Page, PageQuery, field_codes};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use serde::de::DeserializeOwned;
@@ -167,7 +167,7 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
             (None, ".") => "body".to_owned(),
             (None, path) => path.to_owned(),
         };
-        ApiFailure::field(&field, message)
+        ApiFailure::field(&field, field_codes::INVALID, message)
     })
 }
 

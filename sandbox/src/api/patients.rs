@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use giponext_shared::api::{FieldError, Patient, PatientInput, Sex};
+use giponext_shared::api::{FieldError, Patient, PatientInput, Sex, field_codes};
 use giponext_shared::fiscal_code::{FiscalCode, FiscalCodeError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -162,19 +162,20 @@ fn email_is_well_formed(email: &str) -> bool {
 
 fn validate(input: PatientInput) -> Result<Valid, ApiFailure> {
     let mut errors = Vec::new();
-    let mut error = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        });
+    let mut error = |field: &str, code: &str, message: &str| {
+        errors.push(FieldError::new(field, code, message));
     };
     let first_name = input.first_name.trim().to_owned();
     let last_name = input.last_name.trim().to_owned();
     for (field, value) in [("firstName", &first_name), ("lastName", &last_name)] {
         if value.is_empty() {
-            error(field, "is required");
+            error(field, field_codes::REQUIRED, "is required");
         } else if value.chars().count() > 100 {
-            error(field, "must be at most 100 characters");
+            error(
+                field,
+                field_codes::TOO_LONG,
+                "must be at most 100 characters",
+            );
         }
     }
     let middle_name = blank_to_none(input.middle_name);
@@ -182,39 +183,60 @@ fn validate(input: PatientInput) -> Result<Valid, ApiFailure> {
         .as_ref()
         .is_some_and(|m| m.chars().count() > 100)
     {
-        error("middleName", "must be at most 100 characters");
+        error(
+            "middleName",
+            field_codes::TOO_LONG,
+            "must be at most 100 characters",
+        );
     }
     let fiscal_code = if input.fiscal_code.trim().is_empty() {
-        error("fiscalCode", "is required");
+        error("fiscalCode", field_codes::REQUIRED, "is required");
         String::new()
     } else {
         match FiscalCode::parse(&input.fiscal_code) {
             Ok(code) => code.as_str().to_owned(),
             Err(e) => {
-                let why = match e {
-                    FiscalCodeError::Length => "must have 16 characters".to_owned(),
-                    FiscalCodeError::Shape(pos) => {
-                        format!("is not a well-formed fiscal code (character {pos})")
-                    }
-                    FiscalCodeError::CheckCharacter => {
-                        "is not a valid fiscal code (the check character is wrong)".into()
-                    }
+                let (code, why) = match e {
+                    FiscalCodeError::Length => (
+                        field_codes::FISCAL_CODE_LENGTH,
+                        "must have 16 characters".to_owned(),
+                    ),
+                    FiscalCodeError::Shape(pos) => (
+                        field_codes::FISCAL_CODE_SHAPE,
+                        format!("is not a well-formed fiscal code (character {pos})"),
+                    ),
+                    FiscalCodeError::CheckCharacter => (
+                        field_codes::FISCAL_CODE_CHECK,
+                        "is not a valid fiscal code (the check character is wrong)".into(),
+                    ),
                 };
-                error("fiscalCode", &why);
+                error("fiscalCode", code, &why);
                 String::new()
             }
         }
     };
     if let Some(birth) = input.birth_date {
         if birth > today() {
-            error("birthDate", "cannot be in the future");
+            error(
+                "birthDate",
+                field_codes::IN_FUTURE,
+                "cannot be in the future",
+            );
         } else if birth < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-            error("birthDate", "must be after 1900-01-01");
+            error(
+                "birthDate",
+                field_codes::OUT_OF_RANGE,
+                "must be after 1900-01-01",
+            );
         }
     }
     let email = blank_to_none(input.email);
     if email.as_deref().is_some_and(|e| !email_is_well_formed(e)) {
-        error("email", "is not a valid e-mail address");
+        error(
+            "email",
+            field_codes::INVALID_EMAIL,
+            "is not a valid e-mail address",
+        );
     }
     let phone = blank_to_none(input.phone);
     if let Some(phone) = &phone {
@@ -225,7 +247,11 @@ fn validate(input: PatientInput) -> Result<Valid, ApiFailure> {
                 .chars()
                 .all(|c| c.is_ascii_digit() || " +-()/.".contains(c))
         {
-            error("phone", "is not a valid phone number");
+            error(
+                "phone",
+                field_codes::INVALID_PHONE,
+                "is not a valid phone number",
+            );
         }
     }
     if !errors.is_empty() {
@@ -305,6 +331,7 @@ pub fn update(conn: &mut Connection, ctx: &Ctx) -> Result<Reply, ApiFailure> {
     let Some(version) = version else {
         return Err(ApiFailure::field(
             "version",
+            field_codes::REQUIRED,
             "is required for an update: send the version you read",
         ));
     };
@@ -376,6 +403,43 @@ mod tests {
         assert_eq!(
             fields(validate(bad).err().unwrap()),
             ["firstName", "fiscalCode", "email", "phone"]
+        );
+    }
+
+    #[test]
+    fn each_field_error_carries_a_stable_code() {
+        let codes = |input| match validate(input).err().unwrap() {
+            ApiFailure::Validation(f) => f
+                .into_iter()
+                .map(|f| (f.field, f.code.unwrap_or_default()))
+                .collect::<Vec<_>>(),
+            other => panic!("expected 422, got {other:?}"),
+        };
+        let pair = |f: &str, c: &str| (f.to_owned(), c.to_owned());
+        assert_eq!(
+            codes(input("RSSMRA85T10A562X")),
+            [pair("fiscalCode", field_codes::FISCAL_CODE_CHECK)]
+        );
+        assert_eq!(
+            codes(input("RSSMRA")),
+            [pair("fiscalCode", field_codes::FISCAL_CODE_LENGTH)]
+        );
+        assert_eq!(
+            codes(input("1SSMRA85T10A562S")),
+            [pair("fiscalCode", field_codes::FISCAL_CODE_SHAPE)]
+        );
+        let mut bad = input("");
+        bad.first_name = "  ".into();
+        bad.email = Some("not-an-email".into());
+        bad.phone = Some("12".into());
+        assert_eq!(
+            codes(bad),
+            [
+                pair("firstName", field_codes::REQUIRED),
+                pair("fiscalCode", field_codes::REQUIRED),
+                pair("email", field_codes::INVALID_EMAIL),
+                pair("phone", field_codes::INVALID_PHONE),
+            ]
         );
     }
 
