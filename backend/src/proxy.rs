@@ -20,16 +20,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use giponext_shared::Scope;
-use giponext_shared::api::{ApiError, error_codes};
-use giponext_shared::features::feature_for_operation;
+use giponext_bff_core::UpstreamProblem;
 use giponext_shared::operations::{Method, NoMatch, Operation, OperationMatch, match_path};
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::refresh::{fresh_record, reauth, update_session};
 use crate::routes::{require_csrf, signed_in};
-use crate::types::{ReturnTo, Secret};
+use crate::types::Secret;
 
 /// The route prefix of the proxy.
 pub const PREFIX: &str = "/api/giponext";
@@ -186,12 +184,9 @@ async fn forward_inner(
     Ok(response)
 }
 
-/// What an upstream error answer means to the console (pure: no I/O, so it
-/// is fuzzed): 403 `insufficient_scope` becomes scope_missing with the scope,
-/// the feature and a grant URL back to `return_to` (the console's
-/// `X-Return-To`, validated); any other 403 is the user's own GipoNext
-/// permission; 429 keeps `Retry-After`; 5xx is "GipoNext unavailable".
-/// `None` for a status that is passed through.
+/// What an upstream error answer means to the console: the pure mapping of
+/// `giponext-bff-core` (fuzzed there), as this backend's error. `None` for a
+/// status that is passed through.
 pub fn upstream_problem(
     status: u16,
     retry_after: Option<&str>,
@@ -199,20 +194,8 @@ pub fn upstream_problem(
     operation: &'static Operation,
     return_to: Option<&str>,
 ) -> Option<AppError> {
-    match status {
-        403 => {
-            let error = serde_json::from_slice::<ApiError>(body).ok();
-            Some(classify_forbidden(operation, error, return_to))
-        }
-        429 => Some(AppError::RateLimited {
-            retry_after: retry_after.and_then(|v| v.trim().parse::<u64>().ok()),
-        }),
-        500..=599 => Some(AppError::UpstreamUnavailable(format!(
-            "GipoNext answered {status} to {}",
-            operation.id
-        ))),
-        _ => None,
-    }
+    giponext_bff_core::upstream_problem(status, retry_after, body, operation, return_to)
+        .map(AppError::from)
 }
 
 async fn send(
@@ -275,45 +258,27 @@ async fn read_body(
     }
 }
 
-/// Tells a missing scope from a missing GipoNext permission.
-fn classify_forbidden(
-    operation: &'static Operation,
-    error: Option<ApiError>,
-    return_to: Option<&str>,
-) -> AppError {
-    let error = error.unwrap_or(ApiError {
-        error: String::new(),
-        message: String::new(),
-        scope: None,
-        fields: vec![],
-    });
-    if error.error == error_codes::INSUFFICIENT_SCOPE {
-        let scope = error
-            .scope
-            .as_deref()
-            .and_then(Scope::from_wire)
-            .or(operation.scope);
-        let return_to = return_to
-            .and_then(|v| ReturnTo::parse(v).ok())
-            .unwrap_or_else(ReturnTo::root);
-        AppError::ScopeMissing {
-            scope,
-            feature: feature_for_operation(operation.id).map(|f| f.id),
-            grant_url: grant_url(scope, &return_to),
-        }
-    } else {
-        AppError::PermissionDenied(error.message)
-    }
-}
+pub use giponext_bff_core::grant_url;
 
-/// `/auth/login?scope=...&return_to=...`.
-pub fn grant_url(scope: Option<Scope>, return_to: &ReturnTo) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(scope) = scope {
-        query.append_pair("scope", scope.as_str());
+impl From<UpstreamProblem> for AppError {
+    fn from(p: UpstreamProblem) -> Self {
+        match p {
+            UpstreamProblem::ScopeMissing {
+                scope,
+                feature,
+                grant_url,
+            } => AppError::ScopeMissing {
+                scope,
+                feature,
+                grant_url,
+            },
+            UpstreamProblem::PermissionDenied(message) => AppError::PermissionDenied(message),
+            UpstreamProblem::RateLimited { retry_after } => AppError::RateLimited { retry_after },
+            UpstreamProblem::Unavailable { status } => {
+                AppError::UpstreamUnavailable(format!("GipoNext answered {status}"))
+            }
+        }
     }
-    query.append_pair("return_to", return_to.as_str());
-    format!("/auth/login?{}", query.finish())
 }
 
 #[cfg(test)]
@@ -352,14 +317,5 @@ mod tests {
         ] {
             assert!(ok(method, path).is_none(), "{method} {path}");
         }
-    }
-
-    #[test]
-    fn grant_url_encodes() {
-        let r = ReturnTo::parse("/invoices?x=1&y=2").unwrap();
-        assert_eq!(
-            grant_url(Some(Scope::Invoices), &r),
-            "/auth/login?scope=giponext.invoices&return_to=%2Finvoices%3Fx%3D1%26y%3D2"
-        );
     }
 }

@@ -17,7 +17,6 @@ use chrono::Utc;
 use giponext_shared::api::{TenantRef, UserInfo};
 use giponext_shared::session::SessionUser;
 use giponext_shared::{Scope, ScopeSet};
-use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::AppError;
@@ -28,25 +27,9 @@ use crate::routes::{current_session, found, no_store};
 use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
 use crate::types::{Secret, SessionId};
 
-/// The query of the provider's redirect back (RFC 6749 §4.1.2, RFC 9207).
-#[derive(Deserialize)]
-pub struct CallbackParams {
-    /// The authorization code.
-    pub code: Option<String>,
-    /// The state the backend sent.
-    pub state: Option<String>,
-    /// The issuer (RFC 9207).
-    pub iss: Option<String>,
-    /// The provider's error code (e.g. `access_denied`).
-    pub error: Option<String>,
-}
-
-impl CallbackParams {
-    /// Parses a raw (still percent-encoded) query; `None` is an empty one.
-    pub fn parse(query: Option<&str>) -> Result<Self, serde_urlencoded::de::Error> {
-        serde_urlencoded::from_str(query.unwrap_or(""))
-    }
-}
+/// The query of the provider's redirect back (parsed in `giponext-bff-core`,
+/// where it is fuzzed).
+pub use giponext_bff_core::callback::CallbackParams;
 
 /// `GET /auth/callback`: the provider's redirect back.
 pub async fn callback(
