@@ -70,12 +70,13 @@ impl Failure {
         }
     }
 
-    /// The message for one field of a 422 answer.
+    /// The message for one field of a 422 answer, in the console's
+    /// language.
     pub fn field_error(&self, field: &str) -> Option<String> {
         self.field_errors()
             .iter()
             .find(|f| f.field == field)
-            .map(|f| f.message.clone())
+            .map(crate::i18n::field_message)
     }
 
     /// Whether retrying the same call may succeed.

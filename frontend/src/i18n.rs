@@ -6,6 +6,7 @@
 //! Changing the language re-renders the shell, so a text needs no signal of
 //! its own.
 
+use giponext_shared::api::{FieldError, field_codes as c};
 use giponext_shared::{Lang, Text};
 use leptos::prelude::*;
 
@@ -83,6 +84,35 @@ pub fn join_labels(labels: &[&str]) -> String {
         [one] => (*one).to_owned(),
         [init @ .., last] => format!("{}{and}{last}", init.join(", ")),
     }
+}
+
+/// What is wrong with a field of a 422 answer, in the current language: in
+/// Italian the API's stable `code` translated; in English, or for a code
+/// this console does not know, the API's own (English) message.
+pub fn field_message(e: &FieldError) -> String {
+    let it = match (lang(), e.code.as_deref()) {
+        (Lang::En, _) | (_, None) => None,
+        (Lang::It, Some(code)) => Some(match code {
+            c::REQUIRED => "Campo obbligatorio.",
+            c::TOO_LONG => "Testo troppo lungo.",
+            c::OUT_OF_RANGE => "Valore fuori dall'intervallo consentito.",
+            c::NOT_FOUND => "Non trovato in questo centro.",
+            c::IN_FUTURE => "Non può essere nel futuro.",
+            c::IN_PAST => "È nel passato.",
+            c::END_BEFORE_START => "La fine deve essere dopo l'inizio.",
+            c::OUTSIDE_HOURS => "Fuori dall'orario di lavoro dell'agenda.",
+            c::FISCAL_CODE_LENGTH => "Il codice fiscale deve avere 16 caratteri.",
+            c::FISCAL_CODE_SHAPE => "Il codice fiscale non è ben formato.",
+            c::FISCAL_CODE_CHECK => {
+                "Codice fiscale non valido: il carattere di controllo è errato."
+            }
+            c::INVALID_EMAIL => "Indirizzo e-mail non valido.",
+            c::INVALID_PHONE => "Numero di telefono non valido.",
+            c::INVALID => "Valore non valido.",
+            _ => return e.message.clone(),
+        }),
+    };
+    it.map_or_else(|| e.message.clone(), str::to_owned)
 }
 
 // Dates are formatted by hand: chrono's strftime machinery would add tens
@@ -175,5 +205,34 @@ mod tests {
         assert_eq!(from_local_input("2026-13-28T09:30"), None);
         assert_eq!(date(t.date()), "28/11/2026");
         assert_eq!(date_time(t), "28/11/2026 09:30");
+    }
+
+    #[test]
+    fn field_errors_speak_the_console_language() {
+        let owner = Owner::new();
+        owner.set();
+        let ctx = LangCtx(RwSignal::new(Lang::It));
+        provide_context(ctx);
+        let check = FieldError::new(
+            "fiscalCode",
+            c::FISCAL_CODE_CHECK,
+            "is not a valid fiscal code (the check character is wrong)",
+        );
+        assert_eq!(
+            field_message(&check),
+            "Codice fiscale non valido: il carattere di controllo è errato."
+        );
+        let unknown = FieldError::new("x", "some_new_code", "is odd");
+        assert_eq!(field_message(&unknown), "is odd");
+        let old = FieldError {
+            code: None,
+            ..FieldError::new("x", c::REQUIRED, "is required")
+        };
+        assert_eq!(field_message(&old), "is required");
+        ctx.0.set(Lang::En);
+        assert_eq!(
+            field_message(&check),
+            "is not a valid fiscal code (the check character is wrong)"
+        );
     }
 }

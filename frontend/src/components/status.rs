@@ -145,10 +145,21 @@ fn describe(failure: &Failure) -> (String, Option<(String, &'static str)>) {
             .into(),
             None,
         ),
-        Failure::Api { status: 422, error } => (
-            format!("{} {}", tr!("Dati non validi:", "Invalid data:"), error.message),
-            None,
-        ),
+        Failure::Api { status: 422, error } => {
+            // Each field's reason in the console's language when the API
+            // gives its code; the API's own text otherwise.
+            let detail = if error.fields.is_empty() {
+                error.message.clone()
+            } else {
+                error
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, crate::i18n::field_message(f)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            (format!("{} {detail}", tr!("Dati non validi:", "Invalid data:")), None)
+        }
         Failure::Api { error, .. } => (error.message.clone(), None),
         Failure::Network(_) | Failure::Http(_) | Failure::Decode(_) => (
             tr!(
