@@ -10,6 +10,10 @@
 # cargo-fuzz needs nightly compiler features; RUSTC_BOOTSTRAP=1 unlocks them
 # on the pinned stable toolchain. No sanitizer: the product forbids unsafe
 # code, so libFuzzer's coverage and our assertions are what find bugs.
+#
+# `cargo xtask test` (CI) runs this with the defaults. The targets depend only
+# on giponext-shared and giponext-bff-core (no network stack): a cold build
+# is about 2.5 CPU-minutes, each target then runs FUZZ_SECONDS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +43,9 @@ for target in "$@"; do
         rm -rf "$scratch"
         exit 1
     fi
+    # The corpus replay (INITED: every input of corpus/<target> ran) and the
+    # fuzzing that followed.
+    grep -E '^#[0-9]+ +INITED' "$scratch/log" | tail -n 1 || true
     grep -E '^(Done|#[0-9]+ +DONE)' "$scratch/log" | tail -n 1 || true
     rm -rf "$scratch"
 done

@@ -2,7 +2,7 @@
 //! understood survives re-encoding.
 #![no_main]
 
-use giponext_bff::routes::CallbackParams;
+use giponext_bff_core::CallbackParams;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! base URL, also after one more percent-decoding.
 #![no_main]
 
-use giponext_bff::types::ReturnTo;
+use giponext_bff_core::ReturnTo;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 

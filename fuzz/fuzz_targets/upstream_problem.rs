@@ -3,8 +3,7 @@
 //! right status, never a 500, and a grant URL that stays on this site.
 #![no_main]
 
-use giponext_bff::error::problem_response;
-use giponext_bff::proxy::upstream_problem;
+use giponext_bff_core::{problem, upstream_problem};
 use giponext_shared::operations::OPERATIONS;
 use giponext_shared::session::Problem;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -47,20 +46,30 @@ fuzz_target!(|input: Input| {
         _ => 502,
     };
     assert_eq!(problem.status, expected, "{problem:?}");
+    assert!(!problem.title.is_empty());
+    assert!(problem.detail.as_deref().is_some_and(|d| !d.is_empty()));
     if input.status != 429 {
         assert!(problem.retry_after.is_none());
     }
     if let Some(grant) = &problem.grant_url {
         assert!(grant.starts_with("/auth/login?"), "{grant}");
         assert!(!grant.contains("//") && !grant.contains('\\'), "{grant}");
+        // The return_to inside decodes to a path that passes validation.
+        let url = url::Url::parse("http://bff.example").expect("constant").join(grant);
+        let url = url.expect("a grant URL is a valid reference");
+        let back = url.query_pairs().find(|(k, _)| k == "return_to");
+        let back = back.expect("return_to present").1;
+        assert!(giponext_bff_core::ReturnTo::parse(&back).is_ok(), "{back:?}");
     }
-    let response = problem_response(&problem);
-    assert_eq!(response.status().as_u16(), expected);
+    let headers = problem::headers(&problem);
+    assert!(headers.contains(&("content-type", problem::CONTENT_TYPE.to_owned())));
+    assert!(headers.contains(&("cache-control", "no-store".to_owned())));
+    let retry_header = headers.iter().find(|(n, _)| *n == "retry-after");
     assert_eq!(
-        response.headers()["content-type"].to_str().ok(),
-        Some("application/problem+json")
+        retry_header.map(|(_, v)| v.clone()),
+        problem.retry_after.map(|s| s.to_string())
     );
-    let json = serde_json::to_vec(&problem).expect("serialises");
+    let json = problem::body(&problem);
     let back: Problem = serde_json::from_slice(&json).expect("parses back");
     assert_eq!(back, problem);
 });

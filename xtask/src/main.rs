@@ -4,7 +4,10 @@
 //!   starts the backend on the embedded sandbox at <http://127.0.0.1:8080>.
 //! - `cargo xtask test`: installs what is missing and runs every test: the
 //!   workspace's unit and integration tests, the console's component tests
-//!   in headless Chromium, and the end-to-end browser tests.
+//!   in headless Chromium, the end-to-end browser tests, and each fuzz
+//!   target briefly over the corpus kept in `fuzz/corpus/` (a crash fails).
+//! - `cargo xtask fuzz [target...]`: only the fuzz targets (`FUZZ_SECONDS`
+//!   each, default 20).
 //! - `cargo xtask tools`: only installs what is missing.
 //! - `cargo xtask bundle`: builds the release console and prints its size.
 //!
@@ -33,6 +36,7 @@ fn run() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => run_product(&root, &args[1..]),
         Some("test") => test_everything(&root),
+        Some("fuzz") => fuzz(&root, &args[1..]),
         Some("tools") => ensure_tools(
             &root,
             &[
@@ -54,6 +58,7 @@ fn run() -> anyhow::Result<()> {
                 "  run     start the product (backend + console + embedded sandbox) on http://127.0.0.1:8080"
             );
             eprintln!("  test    run every test (installs what is missing)");
+            eprintln!("  fuzz    run the fuzz targets briefly (FUZZ_SECONDS each, default 20)");
             eprintln!("  tools   install what is missing");
             eprintln!("  bundle  build the release console and print its gzipped size");
             bail!("unknown or missing task")
@@ -165,8 +170,21 @@ fn test_everything(root: &Path) -> anyhow::Result<()> {
         wasm,
         "console component tests in headless Chromium (wasm-bindgen-test)",
     )?;
+    fuzz(root, &[])?;
     eprintln!("xtask: every test passed");
     Ok(())
+}
+
+/// Runs `scripts/fuzz.sh`: installs cargo-fuzz when missing, builds the
+/// targets (they depend only on the pure crates, so this is quick), replays
+/// the corpus and fuzzes each target for `FUZZ_SECONDS`. A crash fails.
+fn fuzz(root: &Path, targets: &[String]) -> anyhow::Result<()> {
+    let mut c = cmd("bash", root)?;
+    c.arg(root.join("scripts/fuzz.sh")).args(targets);
+    check(
+        c,
+        "fuzzing each target briefly over fuzz/corpus (scripts/fuzz.sh)",
+    )
 }
 
 fn print_bundle_size(root: &Path) -> anyhow::Result<()> {
