@@ -15,7 +15,9 @@ use crate::config::{Config, StoreLocation, Upstream};
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
-use crate::session::{RedisStore, SessionKey, SessionStore, Sessions, SqliteStore};
+use crate::session::{
+    CachedStore, RedisStore, SessionKey, SessionStore, Sessions, SqliteStore, cached,
+};
 
 /// A backend running in this process.
 pub struct RunningBff {
@@ -161,12 +163,15 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
 
     let key = session_key(&config)?;
     let sessions = match &config.session_store {
-        StoreLocation::Memory => Sessions::new(Arc::new(SqliteStore::in_memory()?), &key),
-        StoreLocation::File(path) => Sessions::new(Arc::new(SqliteStore::open(path)?), &key),
+        // One instance writes a SQLite store: its sessions are read from
+        // memory (`CachedStore`); Redis is shared, so never cached.
+        StoreLocation::Memory => Sessions::new(cached_sqlite(SqliteStore::in_memory()?), &key),
+        StoreLocation::File(path) => Sessions::new(cached_sqlite(SqliteStore::open(path)?), &key),
         StoreLocation::Redis(url) => Sessions::clustered(
             RedisStore::connect(&url.0)
                 .await
-                .context("BFF_SESSION_STORE: cannot connect to Redis")?,
+                .context("BFF_SESSION_STORE: cannot connect to Redis")?
+                .with_lease(config.timings.refresh_lease),
             &key,
         ),
     };
@@ -290,6 +295,11 @@ async fn start_embedded_sandbox(
 /// The configured key, or in development a generated one: kept in a file
 /// next to the store (mode 0600) so sessions survive a restart, or only in
 /// memory for an in-memory store.
+/// The SQLite store behind the write-through cache.
+fn cached_sqlite(store: SqliteStore) -> Arc<dyn SessionStore> {
+    Arc::new(CachedStore::new(store, cached::DEFAULT_CAPACITY))
+}
+
 fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
     if let Some(key) = &config.session_key {
         return Ok(key.clone());

@@ -7,6 +7,7 @@
 //! - [`Sessions`]: serialises, seals and stores both, and hands out the
 //!   per-session lock that makes a refresh single-flight.
 
+pub mod cached;
 mod crypto;
 pub mod index;
 pub mod redis;
@@ -21,6 +22,7 @@ use giponext_shared::api::TenantRef;
 use giponext_shared::session::{DeclinedScope, SessionUser};
 use serde::{Deserialize, Serialize};
 
+pub use cached::CachedStore;
 pub use crypto::{OpenError, Sealer, SessionKey};
 pub use redis::{Lease, RedisStore};
 pub use store::{SessionStore, SqliteStore, StoreError};
