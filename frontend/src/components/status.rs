@@ -110,10 +110,9 @@ fn describe(failure: &Failure) -> (String, Option<(String, &'static str)>) {
                     "Your GipoNext session has expired. Sign in again: what you were typing is kept."
                 )
                 .into(),
-                p.login_url
-                    .clone()
-                    .map(|u| (u, tr!("Accedi di nuovo", "Sign in again")))
-                    .or_else(sign_in),
+                // Not the backend's bare `login_url`: back to this page,
+                // where the draft waits.
+                sign_in(),
             ),
             ProblemType::RateLimited => (
                 format!(
