@@ -167,7 +167,8 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
     let draft = Draft::<InvoiceDraft>::new("invoice");
     let form = draft.form;
     let failure = RwSignal::new(None::<Failure>);
-    let created = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<Invoice>);
+    let opened = RwSignal::new(None::<Invoice>);
     let t2 = tenant.clone();
     let t3 = t2.clone();
     let treatment_list = ApiResource::new(move || Some(tenant_path(&t2, "treatments?limit=100")));
@@ -203,7 +204,8 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
                 Ok(inv) => {
                     draft.discard();
                     failure.set(None);
-                    created.set(Some(inv.number));
+                    opened.set(None);
+                    created.set(Some(inv));
                     on_created.run(());
                 }
                 Err(e) => failure.set(Some(e)),
@@ -318,12 +320,17 @@ fn InvoiceForm(on_created: Callback<()>) -> impl IntoView {
                 </fieldset>
                 {totals}
                 {move || failure.get().map(|e| view! { <FailureView failure=e/> })}
-                {move || created.get().map(|n| view! { <p class="success" role="status">{tr!("Fattura emessa: ", "Invoice issued: ")}{n}</p> })}
+                {move || created.get().map(|inv| view! {
+                    <p class="success" role="status">{tr!("Fattura emessa: ", "Invoice issued: ")}{inv.number.clone()}</p>
+                    <button type="button" class="button small" data-test="open-invoice"
+                        on:click=move |_| opened.set(Some(inv.clone()))>{tr!("Apri la fattura", "Open the invoice")}</button>
+                })}
                 <div class="actions">
                     <button type="submit" class="button primary">{tr!("Emetti fattura", "Issue invoice")}</button>
                     <button type="button" class="button" on:click=move |_| draft.discard()>{tr!("Scarta", "Discard")}</button>
                 </div>
             </form>
+            {move || opened.get().map(|inv| view! { <InvoiceDetail invoice=inv close=Callback::new(move |_| opened.set(None))/> })}
         }
         .into_any()
     }
