@@ -5,8 +5,12 @@
 
 #![allow(missing_docs)]
 
+#[path = "browser/expiry.rs"]
+mod expiry;
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/workflows.rs"]
+mod workflows;
 
 use giponext_shared::Scope;
 use giponext_shared::fiscal_code::FiscalCode;
@@ -201,9 +205,19 @@ async fn create_a_patient_then_sign_out() {
         w.type_into("#p-fiscal", "NOTAFISCALCODE").await?;
         w.click("[data-test=patient-form] button[type=submit]")
             .await?;
-        // The sandbox's validation error shows on the right field.
-        w.find("#err-fiscalCode").await?;
+        // The sandbox's validation error shows on the right field, in the
+        // console's language (Italian) although the API speaks English.
+        let error = w.find("#err-fiscalCode").await?.text().await?;
+        assert_eq!(error, "Il codice fiscale deve avere 16 caratteri.");
         w.find(".field.invalid #p-fiscal").await?;
+        assert_eq!(
+            w.find("#p-fiscal")
+                .await?
+                .attr("aria-describedby")
+                .await?
+                .as_deref(),
+            Some("err-fiscalCode")
+        );
         w.screenshot("-validation").await?;
         let birth = chrono::NaiveDate::from_ymd_opt(1992, 7, 14).expect("a date");
         let code = FiscalCode::compute("Esposito", "Anna", birth, true, "F839").expect("a code");

@@ -269,6 +269,30 @@ impl World {
         Ok(v)
     }
 
+    /// The sandbox the backend embeds (test hooks: revoke or shrink grants).
+    pub fn sandbox(&self) -> &giponext_sandbox::RunningSandbox {
+        self.bff
+            .sandbox()
+            .expect("Config::for_tests embeds the sandbox")
+    }
+
+    /// `GET {API_PREFIX}{path}` from the page, with the console's session:
+    /// what the GipoNext API holds, not what the DOM shows. Fails unless 200.
+    pub async fn api_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let v = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/giponext' + arguments[0], {credentials: 'same-origin', headers: {'X-CSRF': '1'}})\
+                   .then(async r => done({status: r.status, body: await r.json()}),\
+                         e => done({status: 0, body: String(e)}));",
+                vec![json!(path)],
+            )
+            .await?;
+        anyhow::ensure!(v["status"] == 200, "GET {path}: {v}");
+        Ok(v["body"].clone())
+    }
+
     /// On the sandbox's pages: signs in as `user` if asked, then on the
     /// consent screen unticks `refuse` and allows the rest. Ends back on the
     /// console.
