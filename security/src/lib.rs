@@ -7,14 +7,20 @@
 //! returns a [`Report`]: one row per case with what was expected, what was
 //! observed and the verdict.
 //!
-//! The fake provider and the browser-like test client are the backend's own
-//! (`backend/tests/it/{fake_provider,support}.rs`), compiled in here rather
-//! than copied.
+//! [`run_faults`] injects failures (GipoNext errors and timeouts, the
+//! provider down or slow, Redis down and back, backend restarts and a crash
+//! mid-refresh) and records what the user saw; [`Report::blocks`] prints
+//! each case in full.
+//!
+//! The fake provider, the browser-like test client and the Redis helper are
+//! the backend's own (`backend/tests/it/{fake_provider,support,
+//! redis_server}.rs`), compiled in here rather than copied.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 pub(crate) mod cases;
+pub mod fault_proxy;
 mod faults;
 
 pub use faults::run_faults;
@@ -22,6 +28,9 @@ pub use faults::run_faults;
 #[allow(dead_code, clippy::unwrap_used, missing_docs)]
 #[path = "../../backend/tests/it/fake_provider.rs"]
 mod fake_provider;
+#[allow(dead_code, clippy::unwrap_used, missing_docs)]
+#[path = "../../backend/tests/it/redis_server.rs"]
+mod redis_server;
 #[allow(dead_code, clippy::unwrap_used, missing_docs)]
 #[path = "../../backend/tests/it/support.rs"]
 mod support;
@@ -130,6 +139,30 @@ impl Report {
         }
         out
     }
+
+    /// Every case in full, one block each: what was injected, what was
+    /// expected, what the user saw, the verdict; then the summary line.
+    pub fn blocks(&self) -> String {
+        let rows = self.rows();
+        let mut out = String::new();
+        for r in &rows {
+            let verdict = if r.pass { "PASS" } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "[{verdict}] injected: {}\n       expected: {}\n       user saw: {}",
+                r.case, r.expected, r.observed
+            );
+        }
+        let failed = rows.iter().filter(|r| !r.pass).count();
+        let _ = writeln!(
+            out,
+            "\n{} cases, {} passed, {} failed",
+            rows.len(),
+            rows.len() - failed,
+            failed
+        );
+        out
+    }
 }
 
 /// Runs every group of attacks, one after the other, each against its own
@@ -139,17 +172,26 @@ pub async fn run_matrix() -> Report {
     for (group, run) in cases::groups() {
         let task = tokio::spawn(run(report.clone()));
         if let Err(e) = task.await {
-            let why = match e.try_into_panic() {
-                Ok(p) => p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "panic".into()),
-                Err(e) => e.to_string(),
-            };
-            let why = why.lines().next().unwrap_or_default().to_owned();
-            report.check(format!("{group}: harness"), "the group runs", why, false);
+            report.check(
+                format!("{group}: harness"),
+                "the group runs",
+                panic_message(e),
+                false,
+            );
         }
     }
     report
+}
+
+/// The first line of a group task's panic message.
+pub(crate) fn panic_message(e: tokio::task::JoinError) -> String {
+    let why = match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panic".into()),
+        Err(e) => e.to_string(),
+    };
+    why.lines().next().unwrap_or_default().to_owned()
 }

@@ -1,9 +1,14 @@
 //! `giponext-security matrix`: runs the attack matrix and prints the table;
 //! `giponext-security faults`: injects faults and prints what the user saw.
-//! Exits 1 if any case fails.
+//! Exits 1 if any case fails. (`giponext-security bff` serves the backend
+//! from the environment, as `giponext-bff` does: the fault injection starts
+//! it as a separate process to kill it.)
 
 fn main() -> std::process::ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_else(|| "matrix".into());
+    if arg == "bff" {
+        return serve_bff();
+    }
     if arg != "matrix" && arg != "faults" {
         eprintln!("usage: giponext-security matrix|faults");
         return std::process::ExitCode::from(2);
@@ -16,14 +21,51 @@ fn main() -> std::process::ExitCode {
         }
     };
     let report = if arg == "faults" {
-        runtime.block_on(giponext_security::run_faults())
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("cannot find this executable: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        let report = runtime.block_on(giponext_security::run_faults(&exe));
+        print!("{}", report.blocks());
+        report
     } else {
-        runtime.block_on(giponext_security::run_matrix())
+        let report = runtime.block_on(giponext_security::run_matrix());
+        print!("{}", report.table());
+        report
     };
-    print!("{}", report.table());
     if report.all_pass() {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
     }
+}
+
+/// The backend, configured from the environment (`giponext-bff serve`).
+fn serve_bff() -> std::process::ExitCode {
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        return std::process::ExitCode::from(2);
+    };
+    runtime.block_on(async {
+        giponext_bff::init_tracing();
+        let config = match giponext_bff::Config::from_env() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        match giponext_bff::serve(config).await {
+            Ok(running) => {
+                running.run_until_signal().await;
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("giponext-bff: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
 }

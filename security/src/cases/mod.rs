@@ -1,7 +1,7 @@
 //! The attack groups. Each starts its own backend and records its cases.
 
 mod callback;
-mod harness;
+pub(crate) mod harness;
 mod limits;
 mod paths;
 mod redirects;

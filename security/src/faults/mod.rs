@@ -1,7 +1,24 @@
-//! Fault injection: what the user sees when the provider or GipoNext
-//! misbehave, and across a backend restart. Same table as the matrix:
-//! case = what was injected, observed = what the browser got.
+//! Fault injection: what the user sees when the provider, GipoNext or the
+//! session store misbehave, and across backend restarts and crashes. Same
+//! rows as the matrix: case = what was injected, expected, observed = what
+//! the browser got (status, problem type, message), verdict.
+//!
+//! - this module: GipoNext API errors (500, 503, 429, timeouts, also on
+//!   writes), provider down at sign-in, refresh and logout, a graceful
+//!   restart with the SQLite store;
+//! - [`slow`]: provider slow (not down) at sign-in, refresh and logout;
+//! - [`redis`]: Redis down and back;
+//! - [`crash`]: the backend (a separate OS process) killed between the
+//!   provider rotating the refresh token and the backend storing it;
+//! - [`writes`]: nothing typed lost (a write refused for auth reasons is not
+//!   executed and can be sent again after signing in).
 
+mod crash;
+mod redis;
+mod slow;
+mod writes;
+
+use std::path::Path;
 use std::time::Duration;
 
 use giponext_bff::Config;
@@ -20,18 +37,49 @@ fn tuned(c: &mut Config) {
     c.timings.upstream_timeout = UPSTREAM_TIMEOUT;
 }
 
-fn clear(r: &Seen) -> bool {
+/// A clear answer: not a 500, a JSON problem or an HTML page, not empty.
+pub(crate) fn clear(r: &Seen) -> bool {
     r.status != 500
         && (r.header("content-type").contains("json") || r.header("content-type").contains("html"))
         && !r.body.trim().is_empty()
 }
 
-fn seen(r: &Seen) -> String {
-    format!("{} {}", r.status.as_u16(), snippet(&r.body))
+/// What the user saw: status, problem type and message (title; detail) of a
+/// problem document, or the heading of an HTML page.
+pub(crate) fn seen(r: &Seen) -> String {
+    let status = r.status.as_u16();
+    if r.status.is_success() {
+        // Not the body: it may carry data (or the logout's id_token_hint).
+        return format!("{status} OK");
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.body)
+        && let Some(kind) = v["type"].as_str()
+    {
+        let title = v["title"].as_str().unwrap_or("");
+        let detail = v["detail"].as_str().unwrap_or("");
+        return format!("{status} {kind}: \"{title}\" ({detail})");
+    }
+    if r.header("content-type").contains("html") {
+        let heading = ["<h1>", "<title>"].iter().find_map(|tag| {
+            let start = r.body.find(tag)? + tag.len();
+            let end = r.body[start..].find('<')? + start;
+            Some(r.body[start..end].trim().to_owned())
+        });
+        return format!("{status} page \"{}\"", heading.unwrap_or_default());
+    }
+    format!("{status} {}", snippet(&r.body))
 }
 
-/// Runs every fault and returns the table.
-pub async fn run_faults() -> Report {
+/// Whether `r` is a problem of this type.
+pub(crate) fn is_problem(r: &Seen, kind: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|v| v["type"] == kind)
+}
+
+/// Runs every fault and returns the table. `bff_exe` is a binary whose
+/// `bff` subcommand serves the backend from the environment (the
+/// `giponext-security` binary itself): the crash case runs the backend as
+/// a separate OS process so that it can be killed.
+pub async fn run_faults(bff_exe: &Path) -> Report {
     let report = Report::default();
     // Warm the fake provider's keys (RSA generation) under default timeouts,
     // so the short upstream timeout below only ever meets injected slowness.
@@ -40,17 +88,29 @@ pub async fn run_faults() -> Report {
     let groups: Vec<(&str, crate::cases::Group)> = vec![
         ("api", |r| Box::pin(api_faults(r))),
         ("provider", |r| Box::pin(provider_faults(r))),
+        ("slow provider", |r| Box::pin(slow::run(r))),
         ("restart", |r| Box::pin(restart(r))),
+        ("redis", |r| Box::pin(redis::run(r))),
+        ("writes", |r| Box::pin(writes::run(r))),
     ];
     for (group, run) in groups {
         if let Err(e) = tokio::spawn(run(report.clone())).await {
             report.check(
                 format!("{group}: harness"),
                 "the group runs",
-                e.to_string(),
+                crate::panic_message(e),
                 false,
             );
         }
+    }
+    let exe = bff_exe.to_owned();
+    if let Err(e) = tokio::spawn(crash::run(report.clone(), exe)).await {
+        report.check(
+            "crash: harness",
+            "the group runs",
+            crate::panic_message(e),
+            false,
+        );
     }
     report
 }
@@ -84,19 +144,22 @@ async fn api_faults(report: Report) {
         seen(&r),
         r.status == 504 && clear(&r),
     );
-    // A write that fails upstream is not sent twice.
-    s.fake
-        .with(|i| i.api_override = Some((500, None, Duration::ZERO)));
-    let before = s.fake.with(|i| i.api_calls);
+    // A write that fails upstream is sent once: never retried by the
+    // backend (the console shows the problem and keeps what was typed).
     let body = r#"{"firstName":"Anna","lastName":"Neri","fiscalCode":"RSSMRA85T10A562S"}"#;
-    let r = s.client.api(Method::POST, &patients, Some(body)).await;
-    let calls = s.fake.with(|i| i.api_calls) - before;
-    report.check(
-        "API 500 on a write (POST patient)",
-        "502, the write sent once",
-        format!("{}; sent {calls}x", seen(&r)),
-        r.status == 502 && calls == 1,
-    );
+    for (status, retry, want) in [(500, None, 502), (503, None, 502), (429, Some(7), 429)] {
+        s.fake
+            .with(|i| i.api_override = Some((status, retry, Duration::ZERO)));
+        let before = s.fake.with(|i| i.api_calls);
+        let r = s.client.api(Method::POST, &patients, Some(body)).await;
+        let calls = s.fake.with(|i| i.api_calls) - before;
+        report.check(
+            format!("API {status} on a write (POST patient)"),
+            format!("{want}, the write sent once"),
+            format!("{}; sent {calls}x", seen(&r)),
+            r.status.as_u16() == want && calls == 1 && clear(&r),
+        );
+    }
     s.fake
         .with(|i| i.api_override = Some((200, None, UPSTREAM_TIMEOUT * 3)));
     let before = s.fake.with(|i| i.api_calls);
