@@ -30,7 +30,8 @@ pub fn Pager(
                 {tr!("‹ Precedenti", "‹ Previous")}
             </button>
             <span class="muted" aria-live="polite">{label}</span>
-            <button type="button" class="button small" disabled=last >= total
+            // In braces: a bare `>=` would end the tag in `view!`.
+            <button type="button" class="button small" disabled={last >= total}
                 on:click=move |_| offset.update(|o| *o += limit)>
                 {tr!("Successivi ›", "Next ›")}
             </button>
