@@ -27,11 +27,17 @@ async fn run(name: &'static str, steps: impl AsyncFnOnce(&World) -> anyhow::Resu
     else {
         return;
     };
-    match steps(&world).await {
-        Ok(()) => world.finish().await.expect("screenshot and stop"),
-        Err(e) => {
+    // A failed `assert!` in a step still saves the screen and stops the
+    // browser (else Chromium outlives the test).
+    match harness::CatchUnwind(Box::pin(steps(&world))).await {
+        Ok(Ok(())) => world.finish().await.expect("screenshot and stop"),
+        Ok(Err(e)) => {
             let e = world.fail(e).await;
             panic!("{name}: {e:#}");
+        }
+        Err(panic) => {
+            let _ = world.finish().await;
+            std::panic::resume_unwind(panic);
         }
     }
 }

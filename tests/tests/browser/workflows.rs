@@ -58,6 +58,12 @@ async fn an_invoice_from_treatments_at_price_list_prices() {
     run("invoice_from_price_list", async |w: &World| {
         sign_in_with(w, "giponext.invoices%20giponext.treatments", "/invoices").await?;
         let t = format!("/v2/tenants/{TENANT_MAIN}");
+        // The list pages: "next" is a plain button that shows the next page.
+        w.find("[data-test=invoice-list] tbody tr").await?;
+        let next = w.find(".pager button:last-of-type").await?;
+        assert_eq!(next.text().await?, "Successivi ›");
+        next.click().await?;
+        w.wait_text(".pager", "21–40 di").await?;
         w.choose_first("#inv-patient").await?;
         let list_id = w.choose_first("#inv-pricelist").await?;
         let list = w.api_get(&format!("{t}/pricelists/{list_id}")).await?;
@@ -108,6 +114,9 @@ async fn an_invoice_from_treatments_at_price_list_prices() {
             assert!(detail.contains(&eur(line.unit_price_cents)), "{detail}");
         }
         assert!(detail.contains(&eur(total)), "{detail}");
+        w.browser
+            .execute("document.querySelector('.detail').scrollIntoView()", vec![])
+            .await?;
         w.screenshot("-detail").await?;
         w.assert_accessible("an issued invoice").await?;
         // The API holds it, at the list's prices.
