@@ -4,8 +4,9 @@
 //! A user's mistake keeps its 4xx and says what to do; an internal failure is
 //! a 500 that names nothing internal. Each error is logged once, here.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use giponext_bff_core::problem;
 use giponext_shared::features::FeatureId;
 use giponext_shared::session::{Problem, ProblemType};
 use giponext_shared::{Scope, ScopeSet};
@@ -138,37 +139,20 @@ impl AppError {
                 "Bad request",
                 what.clone(),
             ),
-            AppError::ScopeMissing { scope, .. } => (
-                ProblemType::ScopeMissing,
-                StatusCode::FORBIDDEN,
-                "Permission not granted",
-                match scope {
-                    Some(s) => format!("This needs the permission {s}; grant it via grant_url."),
-                    None => "This needs a permission you have not granted.".into(),
-                },
-            ),
+            // GipoNext's answers: the pure (fuzzed) mapping of giponext-bff-core.
+            AppError::ScopeMissing {
+                scope,
+                feature,
+                grant_url,
+            } => return problem::scope_missing(*scope, *feature, grant_url),
             AppError::ScopeNotRegistered { support_request, .. } => (
                 ProblemType::ScopeNotRegistered,
                 StatusCode::FORBIDDEN,
                 "Permission not registered for this application",
                 support_request.clone(),
             ),
-            AppError::PermissionDenied(message) => (
-                ProblemType::PermissionDenied,
-                StatusCode::FORBIDDEN,
-                "Not allowed by your GipoNext role",
-                if message.is_empty() {
-                    "Your GipoNext user is not allowed to do this; ask your centre's administrator.".into()
-                } else {
-                    message.clone()
-                },
-            ),
-            AppError::RateLimited { .. } => (
-                ProblemType::RateLimited,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-                "GipoNext limits requests; retry after the indicated seconds.".into(),
-            ),
+            AppError::PermissionDenied(message) => return problem::permission_denied(message),
+            AppError::RateLimited { retry_after } => return problem::rate_limited(*retry_after),
             AppError::TooManySignIns { .. } => (
                 ProblemType::RateLimited,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -187,18 +171,8 @@ impl AppError {
                 "Request too slow",
                 "The request body did not arrive in time; send it again.".into(),
             ),
-            AppError::UpstreamUnavailable(_) => (
-                ProblemType::UpstreamUnavailable,
-                StatusCode::BAD_GATEWAY,
-                "GipoNext unavailable",
-                "GipoNext answered with an error or could not be reached; retry in a few seconds.".into(),
-            ),
-            AppError::UpstreamTimeout => (
-                ProblemType::UpstreamTimeout,
-                StatusCode::GATEWAY_TIMEOUT,
-                "GipoNext did not answer in time",
-                "Retry in a few seconds.".into(),
-            ),
+            AppError::UpstreamUnavailable(_) => return problem::upstream_unavailable(),
+            AppError::UpstreamTimeout => return problem::upstream_timeout(),
             AppError::Internal(_) => (
                 ProblemType::Internal,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,17 +194,7 @@ impl AppError {
         match self {
             AppError::ReauthRequired { login_url } => problem.login_url = Some(login_url.clone()),
             AppError::Unauthenticated => problem.login_url = Some("/auth/login".into()),
-            AppError::ScopeMissing {
-                scope,
-                feature,
-                grant_url,
-            } => {
-                problem.scope = *scope;
-                problem.feature = *feature;
-                problem.grant_url = Some(grant_url.clone());
-            }
             AppError::ScopeNotRegistered { scopes, .. } => problem.scope = scopes.iter().next(),
-            AppError::RateLimited { retry_after } => problem.retry_after = *retry_after,
             AppError::TooManySignIns { retry_after } => problem.retry_after = Some(*retry_after),
             _ => {}
         }
@@ -241,16 +205,11 @@ impl AppError {
 /// Renders a problem with `Cache-Control: no-store`.
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(problem).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(seconds) = problem.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    let mut response = (status, problem::body(problem)).into_response();
+    for (name, value) in problem::headers(problem) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
     response
 }
@@ -277,6 +236,31 @@ impl From<crate::session::SessionError> for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_answers_render_as_the_pure_mapping() {
+        use giponext_bff_core::UpstreamProblem as U;
+        for u in [
+            U::ScopeMissing {
+                scope: Some(Scope::Invoices),
+                feature: None,
+                grant_url: "/auth/login?scope=giponext.invoices&return_to=%2F".into(),
+            },
+            U::PermissionDenied("Your role cannot do this.".into()),
+            U::PermissionDenied(String::new()),
+            U::RateLimited {
+                retry_after: Some(4),
+            },
+            U::RateLimited { retry_after: None },
+            U::Unavailable { status: 503 },
+        ] {
+            assert_eq!(AppError::from(u.clone()).problem(), u.problem(), "{u:?}");
+        }
+        assert_eq!(
+            AppError::UpstreamTimeout.problem(),
+            problem::upstream_timeout()
+        );
+    }
 
     #[tokio::test]
     async fn statuses_and_bodies() {
