@@ -81,6 +81,9 @@ pub struct Timings {
     /// request body to the proxy (`BFF_CLIENT_TIMEOUT_SECS`); slower clients
     /// are cut off (slowloris).
     pub client_timeout: Duration,
+    /// With Redis: how long the cluster refresh lock lasts unless renewed
+    /// (`BFF_REFRESH_LEASE_MS`); a dead holder blocks its session this long.
+    pub refresh_lease: Duration,
 }
 
 impl Default for Timings {
@@ -93,6 +96,7 @@ impl Default for Timings {
             upstream_timeout: Duration::from_secs(15),
             cleanup_interval: Duration::from_secs(300),
             client_timeout: Duration::from_secs(20),
+            refresh_lease: crate::session::redis::DEFAULT_LEASE,
         }
     }
 }
@@ -335,6 +339,16 @@ impl Config {
             }
         }
 
+        if let Some(v) = lookup("BFF_REFRESH_LEASE_MS") {
+            match v.parse::<u64>() {
+                Ok(n) if n >= 100 => timings.refresh_lease = Duration::from_millis(n),
+                _ => problem(
+                    "BFF_REFRESH_LEASE_MS",
+                    format!("must be a number of milliseconds, at least 100 (got {v:?})"),
+                ),
+            }
+        }
+
         let mut login_rate_per_minute = DEFAULT_LOGIN_RATE_PER_MINUTE;
         if let Some(v) = lookup("BFF_LOGIN_RATE_PER_MIN") {
             match v.parse::<u32>() {
@@ -553,6 +567,7 @@ mod tests {
                 &[("BFF_REFRESH_LEEWAY_SECS", "soon")],
                 "BFF_REFRESH_LEEWAY_SECS",
             ),
+            (&[("BFF_REFRESH_LEASE_MS", "10")], "BFF_REFRESH_LEASE_MS"),
         ];
         for (vars, var) in cases {
             assert_eq!(problem_vars(vars), vec![*var], "{vars:?}");

@@ -83,6 +83,10 @@ pub enum AppError {
     /// GipoNext did not answer in time.
     #[error("upstream timeout")]
     UpstreamTimeout,
+    /// The session store (Redis) did not answer, even after retries: 503,
+    /// retry shortly; the session itself is not lost.
+    #[error("session store unavailable: {0}")]
+    SessionUnavailable(String),
     /// Anything else.
     #[error("internal: {0}")]
     Internal(String),
@@ -173,6 +177,12 @@ impl AppError {
             ),
             AppError::UpstreamUnavailable(_) => return problem::upstream_unavailable(),
             AppError::UpstreamTimeout => return problem::upstream_timeout(),
+            AppError::SessionUnavailable(_) => (
+                ProblemType::SessionUnavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Session service temporarily unavailable",
+                "The session service is temporarily unavailable; retry in a few seconds. You stay signed in.".into(),
+            ),
             AppError::Internal(_) => (
                 ProblemType::Internal,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,11 +206,15 @@ impl AppError {
             AppError::Unauthenticated => problem.login_url = Some("/auth/login".into()),
             AppError::ScopeNotRegistered { scopes, .. } => problem.scope = scopes.iter().next(),
             AppError::TooManySignIns { retry_after } => problem.retry_after = Some(*retry_after),
+            AppError::SessionUnavailable(_) => problem.retry_after = Some(SESSION_RETRY_AFTER_SECS),
             _ => {}
         }
         problem
     }
 }
+
+/// `Retry-After` of a 503 while the session store is unreachable.
+pub const SESSION_RETRY_AFTER_SECS: u64 = 2;
 
 /// Renders a problem with `Cache-Control: no-store`.
 pub fn problem_response(problem: &Problem) -> Response {
@@ -221,6 +235,9 @@ impl IntoResponse for AppError {
                 tracing::error!(error = %message, "request failed");
             }
             AppError::UpstreamTimeout => tracing::warn!("GipoNext did not answer in time"),
+            AppError::SessionUnavailable(message) => {
+                tracing::warn!(error = %message, "session store unavailable")
+            }
             other => tracing::info!(error = %other, "request refused"),
         }
         problem_response(&self.problem())
@@ -228,8 +245,15 @@ impl IntoResponse for AppError {
 }
 
 impl From<crate::session::SessionError> for AppError {
+    /// A store that does not answer (or a lease lost to a sibling) is a
+    /// retryable 503; a record that does not open is internal.
     fn from(e: crate::session::SessionError) -> Self {
-        AppError::internal(e)
+        use crate::session::SessionError;
+        match e {
+            SessionError::Store(e) => AppError::SessionUnavailable(e.to_string()),
+            SessionError::LeaseLost => AppError::SessionUnavailable(e.to_string()),
+            other => AppError::internal(other),
+        }
     }
 }
 
@@ -295,6 +319,11 @@ mod tests {
             ),
             (AppError::UpstreamTimeout, 504, "upstream_timeout"),
             (
+                AppError::SessionUnavailable("redis: refused".into()),
+                503,
+                "session_unavailable",
+            ),
+            (
                 AppError::Internal("db path /secret".into()),
                 500,
                 "internal",
@@ -321,6 +350,14 @@ mod tests {
             if status == 429 {
                 assert_eq!(retry.unwrap(), "3");
                 assert_eq!(v["retry_after"], 3);
+            } else if status == 503 {
+                assert_eq!(retry.unwrap(), "2");
+                assert!(
+                    v["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains("temporarily unavailable")
+                );
             }
         }
     }

@@ -39,6 +39,7 @@ pub struct Metrics {
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
     refresh_invalid_grant: AtomicU64,
+    refresh_waits: [AtomicU64; 2],
     scope_missing: AtomicU64,
     proxy_requests: [AtomicU64; 5],
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -65,6 +66,13 @@ impl Metrics {
             Err(true) => &self.refresh_invalid_grant,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request that waited for a sibling's refresh of its session:
+    /// `adopted` if it used the sibling's token, `false` if that token did
+    /// not cover the scopes the request needs (it was not used).
+    pub fn refresh_wait(&self, adopted: bool) {
+        self.refresh_waits[usize::from(!adopted)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a `scope_missing` answer.
@@ -134,6 +142,17 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP bff_refresh_waits_total Requests that waited for a sibling's refresh, by whether its token covered their scopes.\n# TYPE bff_refresh_waits_total counter"
+        );
+        for (i, name) in ["adopted", "not_adopted"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "bff_refresh_waits_total{{result=\"{name}\"}} {}",
+                get(&self.refresh_waits[i])
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP bff_scope_missing_total API calls refused for a missing scope.\n# TYPE bff_scope_missing_total counter"
         );
         let _ = writeln!(out, "bff_scope_missing_total {}", get(&self.scope_missing));
@@ -185,6 +204,7 @@ mod tests {
         m.consent(ConsentOutcome::Partial);
         m.refresh(Err(true));
         m.scope_missing();
+        m.refresh_wait(false);
         m.proxy(200, Duration::from_millis(20));
         m.proxy(502, Duration::from_secs(10));
         let text = m.render();
@@ -193,6 +213,8 @@ mod tests {
             "bff_consent_total{outcome=\"partial\"} 1",
             "bff_refresh_total{outcome=\"invalid_grant\"} 1",
             "bff_scope_missing_total 1",
+            "bff_refresh_waits_total{result=\"adopted\"} 0",
+            "bff_refresh_waits_total{result=\"not_adopted\"} 1",
             "bff_proxy_requests_total{class=\"2xx\"} 1",
             "bff_proxy_requests_total{class=\"5xx\"} 1",
             "bff_proxy_duration_seconds_bucket{le=\"0.025\"} 1",

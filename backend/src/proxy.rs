@@ -128,11 +128,22 @@ async fn forward_inner(
         .map_err(|_| AppError::BadRequest("the query string is malformed".into()))?;
 
     crate::refresh::touch(state, &id, &record).await?;
-    let record = fresh_record(state, &id, record, false).await?;
+    // The scopes this call needs: a refreshed (or a sibling's) token that
+    // lacks them is never sent; the user is asked for them instead.
+    let needs = operation
+        .scope
+        .map(|s| giponext_shared::ScopeSet::of(&[s]))
+        .unwrap_or_default();
+    let not_covered = |e| not_covered(e, operation, headers);
+    let record = fresh_record(state, &id, record, false, needs)
+        .await
+        .map_err(not_covered)?;
     let mut upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
     if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
         // The API says the token is no good: refresh once, retry once.
-        let record = fresh_record(state, &id, record, true).await?;
+        let record = fresh_record(state, &id, record, true, needs)
+            .await
+            .map_err(not_covered)?;
         upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
         if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
             return Err(reauth());
@@ -196,6 +207,33 @@ pub fn upstream_problem(
 ) -> Option<AppError> {
     giponext_bff_core::upstream_problem(status, retry_after, body, operation, return_to)
         .map(AppError::from)
+}
+
+/// A token that does not cover the call's scope becomes the same
+/// `scope_missing` problem GipoNext's `insufficient_scope` would.
+fn not_covered(
+    e: crate::refresh::FreshError,
+    operation: &'static Operation,
+    headers: &HeaderMap,
+) -> AppError {
+    match e {
+        crate::refresh::FreshError::NotCovered(scope) => {
+            let body = serde_json::json!({
+                "error": giponext_shared::api::error_codes::INSUFFICIENT_SCOPE,
+                "message": "",
+                "scope": scope.as_str(),
+                "fields": [],
+            });
+            let return_to = headers.get("x-return-to").and_then(|v| v.to_str().ok());
+            upstream_problem(403, None, body.to_string().as_bytes(), operation, return_to)
+                .unwrap_or(AppError::ScopeMissing {
+                    scope: Some(scope),
+                    feature: None,
+                    grant_url: String::from("/auth/login"),
+                })
+        }
+        crate::refresh::FreshError::App(e) => e,
+    }
 }
 
 async fn send(

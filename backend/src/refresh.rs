@@ -16,13 +16,25 @@
 //!
 //! The lock is in-process with the SQLite store; with the Redis store it is
 //! also cluster-wide (a renewed `SET NX PX` lease, writes fenced by a
-//! compare-and-set, see [`crate::session::redis`]), so at most one instance
-//! refreshes a grant at a time and the others re-read the stored result.
-//! An `invalid_grant` is checked against the store first: if the stored
-//! refresh token is no longer the one sent, a sibling already rotated it and
-//! its record is used.
+//! monotonic fencing value, see [`crate::session::redis`]), so at most one
+//! instance refreshes a grant at a time and the others re-read the stored
+//! result. An `invalid_grant` is checked against the store first: if the
+//! stored refresh token is no longer the one sent, a sibling already rotated
+//! it and its record is used.
+//!
+//! # Scope sets
+//! The lock is per grant (per session), not per scope set: one refresh token
+//! can be spent only once, so two refreshes of one grant "for different
+//! scope sets" would be exactly the reuse that revokes the grant. What is
+//! per scope set is the adoption: every caller names the scopes its call
+//! needs, and a waiter uses a sibling's result only if the token it finds
+//! covers them. A token that does not (the grant shrank at the provider, or
+//! changed meanwhile) is never used for the call: the caller gets
+//! [`FreshError::NotCovered`] and asks for its own scopes (incremental consent) instead.
+//! No SQL or Redis round trip is added to the single-instance path.
 
 use chrono::Utc;
+use giponext_shared::{Scope, ScopeSet};
 
 use crate::AppState;
 use crate::error::AppError;
@@ -74,17 +86,49 @@ pub async fn touch(
     Ok(())
 }
 
-/// A record whose access token can be used now. `seen` is the record the
-/// caller has; `force` refreshes even if the token looks valid (the API
-/// answered 401 to it).
+/// Why [`fresh_record`] gave no token.
+#[derive(Debug)]
+pub enum FreshError {
+    /// The usable token does not carry `0` (the first scope missing of the
+    /// ones the call needs): ask for it, do not call with this token.
+    NotCovered(Scope),
+    /// Anything else.
+    App(AppError),
+}
+
+impl From<AppError> for FreshError {
+    fn from(e: AppError) -> Self {
+        FreshError::App(e)
+    }
+}
+
+impl From<crate::session::SessionError> for FreshError {
+    fn from(e: crate::session::SessionError) -> Self {
+        FreshError::App(e.into())
+    }
+}
+
+fn covering(record: SessionRecord, needs: ScopeSet) -> Result<SessionRecord, FreshError> {
+    match needs.difference(record.granted).iter().next() {
+        None => Ok(record),
+        Some(scope) => Err(FreshError::NotCovered(scope)),
+    }
+}
+
+/// A record whose access token can be used now for a call that needs the
+/// scopes `needs`. `seen` is the record the caller has; `force` refreshes
+/// even if the token looks valid (the API answered 401 to it). A refreshed
+/// or adopted token that does not cover `needs` is refused with
+/// [`FreshError::NotCovered`].
 pub async fn fresh_record(
     state: &AppState,
     id: &SessionId,
     seen: SessionRecord,
     force: bool,
-) -> Result<SessionRecord, AppError> {
+    needs: ScopeSet,
+) -> Result<SessionRecord, FreshError> {
     if seen.reauth_required {
-        return Err(reauth());
+        return Err(reauth().into());
     }
     let leeway = state.refresh_leeway();
     if !force && !seen.needs_refresh(leeway, Utc::now()) {
@@ -95,19 +139,25 @@ pub async fn fresh_record(
         .sessions
         .load(id)
         .await?
-        .ok_or(AppError::Unauthenticated)?;
+        .ok_or(FreshError::App(AppError::Unauthenticated))?;
     if current.reauth_required {
-        return Err(reauth());
+        return Err(reauth().into());
     }
-    // Another request refreshed while we waited: use its token, never
-    // refresh twice in a row (the second would spend the rotated token).
+    // Another request refreshed while we waited: never refresh twice in a
+    // row (the second would spend the rotated token). Its token is used only
+    // if it covers what this call needs.
     if !current.tokens.access.matches(seen.tokens.access.expose()) {
-        return Ok(current);
+        let adopted = covering(current, needs);
+        state.metrics.refresh_wait(adopted.is_ok());
+        if adopted.is_err() {
+            tracing::info!("a sibling's refresh does not cover this call's scopes: not used");
+        }
+        return adopted;
     }
     let Some(refresh_token) = current.tokens.refresh.clone() else {
         // No offline_access: nothing to refresh with.
         mark_reauth(state, id, current, &guard).await?;
-        return Err(reauth());
+        return Err(reauth().into());
     };
 
     match state.provider.refresh(&refresh_token).await {
@@ -140,7 +190,7 @@ pub async fn fresh_record(
                 .await?;
             state.metrics.refresh(Ok(()));
             tracing::info!("access token refreshed");
-            Ok(next)
+            covering(next, needs)
         }
         Err(OidcError::InvalidGrant) => {
             state.metrics.refresh(Err(true));
@@ -152,23 +202,21 @@ pub async fn fresh_record(
                     != Some(refresh_token.expose())
             {
                 tracing::info!("refresh refused but a sibling holds a newer token");
-                return Ok(stored);
+                return covering(stored, needs);
             }
             tracing::info!("refresh refused (invalid_grant): sign-in required");
             mark_reauth(state, id, current, &guard).await?;
-            Err(reauth())
+            Err(reauth().into())
         }
         Err(OidcError::Refused(code))
             if code == "rate_limit_exceeded" || code == "temporarily_unavailable" =>
         {
             state.metrics.refresh(Err(false));
-            Err(AppError::RateLimited { retry_after: None })
+            Err(AppError::RateLimited { retry_after: None }.into())
         }
         Err(e) => {
             state.metrics.refresh(Err(false));
-            Err(AppError::UpstreamUnavailable(format!(
-                "token refresh failed: {e}"
-            )))
+            Err(AppError::UpstreamUnavailable(format!("token refresh failed: {e}")).into())
         }
     }
 }

@@ -179,6 +179,9 @@ pub enum ProblemType {
     UpstreamUnavailable,
     /// GipoNext did not answer in time.
     UpstreamTimeout,
+    /// The backend's session store (e.g. Redis) is unreachable for now:
+    /// retry after `retry_after` seconds; the session is not lost.
+    SessionUnavailable,
     /// Something failed inside the backend.
     Internal,
 }

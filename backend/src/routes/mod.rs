@@ -143,21 +143,19 @@ pub fn require_csrf(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-/// The session of the request's cookie, if any.
+/// The session of the request's cookie, if any. A store that does not
+/// answer is a 503 (`session_unavailable`), never a 500.
 pub async fn current_session(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<(SessionId, SessionRecord)>, AppError> {
-    let Some(id) = jar
-        .get(state.cookies.session)
-        .and_then(|c| SessionId::from_cookie(c.value()))
-    else {
+    let Some(id) = session_cookie(state, jar) else {
         return Ok(None);
     };
     match state.sessions.load(&id).await {
         Ok(Some(record)) => Ok(Some((id, record))),
         Ok(None) => Ok(None),
-        Err(crate::session::SessionError::Store(e)) => Err(AppError::internal(e)),
+        Err(e @ crate::session::SessionError::Store(_)) => Err(e.into()),
         // Sealed with another key (rotated BFF_SESSION_KEY) or damaged: the
         // session is unusable; treat it as absent.
         Err(e) => {
@@ -168,14 +166,25 @@ pub async fn current_session(
     }
 }
 
-/// The signed-in session, or 401 JSON.
+fn session_cookie(state: &AppState, jar: &CookieJar) -> Option<SessionId> {
+    jar.get(state.cookies.session)
+        .and_then(|c| SessionId::from_cookie(c.value()))
+}
+
+/// The signed-in session, or 401 JSON: `unauthenticated`, or
+/// `reauth_required` when the cookie names a session the store lost (Redis
+/// came back without its data): the user signed in and must do so again.
 pub async fn signed_in(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<(SessionId, SessionRecord), AppError> {
-    current_session(state, jar)
-        .await?
-        .ok_or(AppError::Unauthenticated)
+    if let Some(found) = current_session(state, jar).await? {
+        return Ok(found);
+    }
+    if session_cookie(state, jar).is_some() && state.sessions.lost_data().await? {
+        return Err(crate::refresh::reauth());
+    }
+    Err(AppError::Unauthenticated)
 }
 
 /// A `302 Found` to `location` (axum's `Redirect::to` is a 303).

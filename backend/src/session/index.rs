@@ -84,8 +84,15 @@ impl Sessions {
     }
 
     /// Removes the session stored under `key` and its index entry.
+    ///
+    /// The session's lock is taken for the delete, so a refresh running
+    /// elsewhere finishes first, and a late holder of an expired lease (its
+    /// fencing value is now older) cannot write the ended session back.
     pub async fn index_remove(&self, sub: &str, key: &str) -> Result<(), SessionError> {
-        self.store.delete(key).await?;
+        {
+            let _session = self.lock_named(key).await?;
+            self.store.delete(key).await?;
+        }
         let ukey = user_key(sub);
         let guard = self.lock_named(&ukey).await?;
         if let Some(mut index) = self.read::<UserIndex>(&ukey).await? {

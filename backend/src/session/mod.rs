@@ -138,9 +138,9 @@ pub enum SessionError {
     /// A record did not parse.
     #[error("a stored record is malformed: {0}")]
     Malformed(#[from] serde_json::Error),
-    /// The cluster lock's lease ran out before the write: nothing written
-    /// (another instance may hold a newer token).
-    #[error("the session lock was lost before the write")]
+    /// A later holder of the cluster lock took it or wrote (fencing):
+    /// nothing written (another instance may hold a newer token).
+    #[error("the session lock passed to another holder before the write")]
     LeaseLost,
 }
 
@@ -187,6 +187,16 @@ impl Sessions {
         self.cluster.as_ref()
     }
 
+    /// Whether the store lost its data recently (Redis restarted without
+    /// persistence), so a missing session was lost rather than never there.
+    /// Always `false` for SQLite (no round trip).
+    pub async fn lost_data(&self) -> Result<bool, SessionError> {
+        match &self.cluster {
+            Some(redis) => Ok(redis.lost_data().await?),
+            None => Ok(false),
+        }
+    }
+
     /// Takes the session's lock: the in-process one, then (clustered) the
     /// Redis lease. Write under it with [`Sessions::save_locked`].
     pub async fn lock(&self, id: &SessionId) -> Result<SessionGuard, SessionError> {
@@ -207,7 +217,8 @@ impl Sessions {
     }
 
     /// Stores the session while `guard` holds its lock; with Redis, only if
-    /// the lease is still held (fencing), else [`SessionError::LeaseLost`].
+    /// no later holder took the lock or wrote (fencing value), else
+    /// [`SessionError::LeaseLost`].
     pub async fn save_locked(
         &self,
         id: &SessionId,

@@ -8,10 +8,20 @@
 //! # Security
 //! The refresh lock is a lease (`SET NX PX` with a random value, RFC 9700
 //! §4.14.2 is why it exists: a rotated refresh token used twice revokes the
-//! grant). While a refresh runs the lease is renewed; every write under the
-//! lock is a compare-and-set in a Lua script that checks the lock still holds
-//! the writer's value, so a holder whose lease ran out (a paused or dying
-//! instance) can never overwrite the newer token another instance stored.
+//! grant). While a refresh runs the lease is renewed. Taking the lock also
+//! takes a fencing value: `INCR` of a per-key counter, in the same Lua script
+//! as the `SET NX`, so every holder gets a larger number than the one before.
+//! Every write under the lock is a Lua compare on that number: it stores the
+//! value (and, with it, the fencing value that wrote it) only if no later
+//! holder has taken the lock and no later holder's value is stored. A holder
+//! whose lease ran out (a paused or dying instance) can never overwrite the
+//! newer token another instance stored, even after its lease has expired.
+//!
+//! # Data loss
+//! A marker key `gx:epoch` holds a random value written at start-up. When it
+//! is gone or changed, Redis lost its data (restarted without persistence,
+//! flushed): a session cookie whose record is missing is then answered with
+//! `reauth_required` (sign in again), not as an unknown visitor.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +42,13 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 /// How long a waiter waits for a lock before giving up (503).
 const MAX_WAIT: Duration = Duration::from_secs(20);
 
+/// How long a fencing counter of a key that was never written lives.
+const FENCE_TTL_MS: u64 = 2 * 24 * 3600 * 1000;
+
+/// How long after seeing a data loss a missing session is answered with
+/// `reauth_required` (the longest a session lives by default).
+const LOSS_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         StoreError::new(format!("redis: {e}"))
@@ -47,7 +64,7 @@ pub struct LockStats {
     pub waits: AtomicU64,
     /// Leases renewed while a refresh ran.
     pub renewals: AtomicU64,
-    /// Writes refused because the lease was lost (fencing).
+    /// Writes refused by the fencing value (a later holder took the lock).
     pub fenced: AtomicU64,
 }
 
@@ -64,7 +81,7 @@ pub fn render_lock_stats(stats: &LockStats) -> String {
          # HELP bff_refresh_lock_renewals_total Leases renewed during a refresh.\n\
          # TYPE bff_refresh_lock_renewals_total counter\n\
          bff_refresh_lock_renewals_total {}\n\
-         # HELP bff_refresh_lock_fenced_total Writes refused because the lease was lost.\n\
+         # HELP bff_refresh_lock_fenced_total Writes refused by the fencing value (a later holder took the lock).\n\
          # TYPE bff_refresh_lock_fenced_total counter\n\
          bff_refresh_lock_fenced_total {}\n",
         get(&stats.collisions),
@@ -80,6 +97,14 @@ pub struct RedisStore {
     conn: ConnectionManager,
     lease: Duration,
     stats: Arc<LockStats>,
+    epoch: Arc<std::sync::Mutex<Epoch>>,
+}
+
+/// The data epoch this instance knows, and when it last saw a loss.
+#[derive(Debug, Default)]
+struct Epoch {
+    value: Option<String>,
+    lost_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -99,13 +124,56 @@ fn lock_key(k: &str) -> String {
     format!("{PREFIX}lock:{k}")
 }
 
-/// Writes the value only while the lock holds the writer's token.
-const CAS_SET: &str = r"
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-  return 1
+/// The fencing counter of `k`: bumped by every lock acquisition.
+fn fence_key(k: &str) -> String {
+    format!("{PREFIX}fence:{k}")
+}
+
+/// The fencing value that wrote the value stored under `k`.
+fn fenced_key(k: &str) -> String {
+    format!("{PREFIX}fenced:{k}")
+}
+
+const EPOCH_KEY: &str = "gx:epoch";
+
+/// Takes the lock (`SET NX PX`) and, if taken, a fencing value larger than
+/// every earlier one (also than the one stored with the value, should the
+/// counter have been lost). Returns the fencing value, or 0 if held.
+/// KEYS: lock, counter, fenced. ARGV: token, lease ms, counter ttl ms.
+const ACQUIRE: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 0
 end
-return 0";
+local n = redis.call('INCR', KEYS[2])
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if n <= last then
+  n = last + 1
+  redis.call('SET', KEYS[2], n)
+end
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return n";
+
+/// Writes the value only if the writer's fencing value is the latest issued
+/// and not older than the one stored with the value; stores it with the
+/// value and keeps the counter at least as long.
+/// KEYS: value, fenced, counter. ARGV: fence, value, expiry (ms since epoch).
+const FENCED_SET: &str = r"
+local f = tonumber(ARGV[1])
+local issued = tonumber(redis.call('GET', KEYS[3]) or '0')
+local stored = tonumber(redis.call('GET', KEYS[2]) or '0')
+if f < issued or f < stored then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) - now then
+  redis.call('SET', KEYS[3], ARGV[1], 'PXAT', ARGV[3])
+end
+return 1";
 
 /// Extends the lease only while it is still ours.
 const RENEW: &str = r"
@@ -185,11 +253,51 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(RedisStore {
+        let store = RedisStore {
             conn,
             lease: DEFAULT_LEASE,
             stats: Arc::default(),
-        })
+            epoch: Arc::default(),
+        };
+        let epoch = store.read_epoch().await?;
+        store.epoch_state().value = Some(epoch);
+        Ok(store)
+    }
+
+    fn epoch_state(&self) -> std::sync::MutexGuard<'_, Epoch> {
+        self.epoch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The data epoch in Redis, creating it if absent.
+    async fn read_epoch(&self) -> Result<String, StoreError> {
+        let mut fresh = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let _: Option<String> = query(
+            &self.conn,
+            redis::cmd("SET")
+                .arg(EPOCH_KEY)
+                .arg(hex::encode(fresh))
+                .arg("NX"),
+        )
+        .await?;
+        let epoch: Option<String> = query(&self.conn, redis::cmd("GET").arg(EPOCH_KEY)).await?;
+        epoch.ok_or_else(|| StoreError::new("redis: the epoch marker vanished"))
+    }
+
+    /// Whether Redis lost its data (restarted without persistence, flushed)
+    /// since this instance started, within the last day. Asked only when a
+    /// session cookie names a record that is missing.
+    pub async fn lost_data(&self) -> Result<bool, StoreError> {
+        let now_epoch = self.read_epoch().await?;
+        let mut epoch = self.epoch_state();
+        if epoch.value.as_deref() != Some(now_epoch.as_str()) {
+            tracing::warn!(
+                "the session store lost its data (Redis restarted without persistence?)"
+            );
+            epoch.value = Some(now_epoch);
+            epoch.lost_at = Some(std::time::Instant::now());
+        }
+        Ok(epoch.lost_at.is_some_and(|at| at.elapsed() < LOSS_WINDOW))
     }
 
     /// The same store with another lease length (tests use short ones).
@@ -214,19 +322,19 @@ impl RedisStore {
         let deadline = tokio::time::Instant::now() + MAX_WAIT;
         let mut waited = false;
         let mut pause = Duration::from_millis(5);
-        loop {
-            let got: Option<String> = query(
+        let script = redis::Script::new(ACQUIRE);
+        let (counter, fenced) = (fence_key(name), fenced_key(name));
+        let (lease_arg, ttl_arg) = (lease_ms.to_string(), FENCE_TTL_MS.to_string());
+        let fence = loop {
+            let fence: u64 = invoke(
                 &self.conn,
-                redis::cmd("SET")
-                    .arg(&lock)
-                    .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(lease_ms),
+                &script,
+                &[&lock, &counter, &fenced],
+                &[token.as_bytes(), lease_arg.as_bytes(), ttl_arg.as_bytes()],
             )
             .await?;
-            if got.is_some() {
-                break;
+            if fence > 0 {
+                break fence;
             }
             self.stats.collisions.fetch_add(1, Ordering::Relaxed);
             if !waited {
@@ -238,7 +346,7 @@ impl RedisStore {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
-        }
+        };
         let renew = {
             let conn = self.conn.clone();
             let (lock, token, stats) = (lock.clone(), token.clone(), self.stats.clone());
@@ -272,6 +380,8 @@ impl RedisStore {
             conn: self.conn.clone(),
             lock,
             token,
+            fence,
+            counter,
             renew,
             stats: self.stats.clone(),
         })
@@ -299,13 +409,27 @@ pub struct Lease {
     conn: ConnectionManager,
     lock: String,
     token: String,
+    fence: u64,
+    counter: String,
     renew: tokio::task::JoinHandle<()>,
     stats: Arc<LockStats>,
 }
 
 impl Lease {
-    /// Stores `value` under the store key `k` only if this lease still holds
-    /// the lock; `Ok(false)` when it was lost (nothing written).
+    /// This holder's fencing value (larger than every earlier holder's).
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// Test hook: stops renewing the lease, as a paused or hung instance
+    /// would; the lease then runs out while this holder still holds it.
+    pub fn stop_renewing(&self) {
+        self.renew.abort();
+    }
+
+    /// Stores `value` under the store key `k` only if no later holder has
+    /// taken the lock nor written (fencing); `Ok(false)` when refused
+    /// (nothing written).
     pub async fn put_fenced(
         &self,
         k: &str,
@@ -313,11 +437,12 @@ impl Lease {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let at = expires_at.timestamp_millis().to_string();
+        let fence = self.fence.to_string();
         let written: i64 = invoke(
             &self.conn,
-            &redis::Script::new(CAS_SET),
-            &[&key(k), &self.lock],
-            &[self.token.as_bytes(), &value, at.as_bytes()],
+            &redis::Script::new(FENCED_SET),
+            &[&key(k), &fenced_key(k), &self.counter],
+            &[fence.as_bytes(), &value, at.as_bytes()],
         )
         .await?;
         if written != 1 {

@@ -19,3 +19,7 @@ mod sandbox;
 mod scaleout;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_sessions;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_faults;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_process;

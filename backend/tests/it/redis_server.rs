@@ -80,6 +80,17 @@ impl RedisServer {
         self.kill();
         self.spawn().await;
     }
+
+    /// Kills the server and leaves it down (an outage).
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts a stopped server again on the same port and directory.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.spawn().await;
+    }
 }
 
 impl Drop for RedisServer {

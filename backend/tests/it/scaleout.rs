@@ -276,6 +276,6 @@ async fn redis_restart_without_persistence_asks_to_sign_in_again() {
         .api(0, &format!("tenants/{TENANT}/patients?limit=1"))
         .await;
     assert_eq!(seen.status, 401, "{}", seen.body);
-    assert_eq!(seen.json()["type"], "unauthenticated", "{}", seen.body);
+    assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
     c.shutdown().await;
 }

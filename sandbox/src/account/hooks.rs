@@ -34,4 +34,13 @@ impl RunningSandbox {
             .unwrap_or_else(|| panic!("{username} is not a seeded user"));
         grants::revoke_for_user(&self.state().db, user.sub).expect("the grant store is writable")
     }
+
+    /// A slow token endpoint: every refresh is processed at once (the old
+    /// refresh token is rotated out and the refresh is counted in
+    /// [`crate::server::Stats`]) but its answer is held back for `delay`, as
+    /// on a slow network. A client that dies meanwhile never learns the new
+    /// refresh token. `Duration::ZERO` turns it off.
+    pub fn delay_refresh_answers(&self, delay: std::time::Duration) {
+        self.state().account.set_refresh_delay(delay);
+    }
 }

@@ -46,6 +46,9 @@ pub struct AccountState {
     /// The signing key of every token.
     pub key: keys::SigningKey,
     flows: Mutex<flows::Flows>,
+    /// Test hook: how long a refresh answer is held back after the refresh
+    /// was processed (milliseconds; 0 = none).
+    refresh_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl AccountState {
@@ -55,7 +58,25 @@ impl AccountState {
         Ok(AccountState {
             key,
             flows: Mutex::new(flows::Flows::default()),
+            refresh_delay_ms: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How long refresh answers are held back (see
+    /// `RunningSandbox::delay_refresh_answers`).
+    pub fn refresh_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.refresh_delay_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Sets how long refresh answers are held back.
+    pub fn set_refresh_delay(&self, delay: std::time::Duration) {
+        self.refresh_delay_ms.store(
+            delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The flows in progress. Hold the guard briefly and never across an

@@ -59,7 +59,14 @@ pub async fn token(
     }
     match grant_type.as_str() {
         AUTHORIZATION_CODE => authorization_code(&state, &client, &params),
-        REFRESH_TOKEN => refresh(&state, &client, &params),
+        REFRESH_TOKEN => {
+            let answer = refresh(&state, &client, &params);
+            let delay = state.account.refresh_delay();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        }
         _ => device_code(&state, &client, &params),
     }
 }

@@ -1,0 +1,210 @@
+//! Backend instances as separate OS processes (the `giponext-bff` binary)
+//! on one Redis and one sandbox; one of them is killed with SIGKILL in the
+//! middle of a refresh.
+//!
+//! What happens, and why: the instance holding the refresh lease has sent
+//! the refresh; the provider rotated the refresh token and its answer is on
+//! the way (held back by the sandbox's slow-answer hook) when the instance
+//! dies. The new refresh token existed only in the dead process. The other
+//! instance waits for the dead holder's lease to run out (no hang), refreshes
+//! with the refresh token the store still holds, which the provider already
+//! rotated out: reuse, so the provider revokes the grant (RFC 9700 §4.14.2).
+//! The user gets a clear 401 `reauth_required` (never a 500), signs in again,
+//! and carries on. An instance that dies holding the lease *before* its
+//! refresh reached the provider loses nothing: the other instance refreshes
+//! and the session survives (`scaleout::a_dead_lock_holder_...`).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono::Utc;
+use giponext_bff::session::{RedisStore, SessionKey, Sessions};
+use giponext_bff::types::SessionId;
+use giponext_sandbox::clients::grants;
+use giponext_sandbox::testing::{Browser, Consent};
+use giponext_sandbox::{ClientRegistration, users};
+use giponext_shared::ScopeSet;
+use reqwest::Method;
+
+use crate::redis_server::RedisServer;
+use crate::support::Client;
+
+const CLIENT_ID: &str = "giponext-connect-processes";
+const CLIENT_SECRET: &str = "processes-secret";
+const LEASE_MS: u64 = 600;
+const PATIENTS: &str = "/api/giponext/v2/tenants/tenant-abc123/patients?limit=1";
+
+/// A `giponext-bff` process, killed on drop.
+struct Instance {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn spawn(
+    redis: &RedisServer,
+    sandbox: &giponext_sandbox::RunningSandbox,
+    key: &str,
+) -> Instance {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_giponext-bff"))
+        .env("GIPONEXT_ISSUER", &sandbox.state().issuer)
+        .env("GIPONEXT_API_BASE", sandbox.api_base().as_str())
+        .env("GIPONEXT_CLIENT_ID", CLIENT_ID)
+        .env("GIPONEXT_CLIENT_SECRET", CLIENT_SECRET)
+        .env("GIPONEXT_REGISTERED_SCOPES", ScopeSet::all().to_wire())
+        .env_remove("GIPONEXT_ALLOWED_TENANTS")
+        .env_remove("BFF_CONFIG")
+        .env("BFF_PUBLIC_URL", &url)
+        .env("BFF_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BFF_SESSION_STORE", redis.url())
+        .env("BFF_SESSION_KEY", key)
+        .env("BFF_REFRESH_LEASE_MS", LEASE_MS.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the giponext-bff binary");
+    let instance = Instance { child, url };
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if let Ok(r) = http.get(format!("{}/healthz", instance.url)).send().await
+            && r.status() == 200
+        {
+            return instance;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("giponext-bff did not start on {}", instance.url);
+}
+
+async fn login(client: &Client, via: &Instance) {
+    let start = client.get(&format!("{}/auth/login", via.url)).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let auth_url = url::Url::parse(start.location()).unwrap();
+    let callback = Browser::with_client(client.http.clone())
+        .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
+        .await
+        .unwrap();
+    let done = client.get(callback.as_str()).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_refresh_leaves_a_clear_sign_in_again() {
+    let redis = RedisServer::start(false).await;
+    let sandbox = giponext_sandbox::start(giponext_sandbox::SandboxConfig::for_tests())
+        .await
+        .unwrap();
+    let key_bytes: [u8; 32] = rand::random();
+    let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
+    let (a, b) = (
+        spawn(&redis, &sandbox, &key).await,
+        spawn(&redis, &sandbox, &key).await,
+    );
+    sandbox.register_client(ClientRegistration {
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(CLIENT_SECRET.into()),
+        grant_types: vec![
+            grants::AUTHORIZATION_CODE.into(),
+            grants::REFRESH_TOKEN.into(),
+        ],
+        redirect_uris: [&a, &b]
+            .iter()
+            .map(|i| format!("{}/auth/callback", i.url))
+            .collect(),
+        post_logout_redirect_uris: vec![],
+        scopes: ScopeSet::all(),
+        backchannel_logout_uri: None,
+    });
+    let client = Client::new(&a.url);
+    login(&client, &a).await;
+    let seen = client
+        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+
+    // The access token expires (written as any instance would).
+    let sessions = Sessions::clustered(
+        RedisStore::connect(&redis.url()).await.unwrap(),
+        &SessionKey::from_base64(&key).unwrap(),
+    );
+    let id = SessionId::from_cookie(&client.session_cookie().unwrap()).unwrap();
+    {
+        let guard = sessions.lock(&id).await.unwrap();
+        let mut record = sessions.load(&id).await.unwrap().unwrap();
+        record.tokens.access_expires_at = Utc::now();
+        let until = Utc::now() + chrono::Duration::hours(1);
+        sessions
+            .save_locked(&id, &record, until, &guard)
+            .await
+            .unwrap();
+    }
+
+    // Instance A refreshes; the provider rotates at once but its answer is
+    // slow; A is killed while it waits.
+    sandbox.delay_refresh_answers(Duration::from_secs(5));
+    let http = client.http.clone();
+    let doomed = tokio::spawn({
+        let url = format!("{}{PATIENTS}", a.url);
+        async move { http.get(url).header("x-csrf", "1").send().await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.stats().refreshes() == 0 {
+        assert!(Instant::now() < deadline, "A never refreshed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut a = a;
+    let _ = a.child.kill(); // SIGKILL: no clean-up, the lease stays behind
+    let _ = a.child.wait();
+    sandbox.delay_refresh_answers(Duration::ZERO);
+    assert!(doomed.await.unwrap().is_err(), "A answered after SIGKILL");
+
+    // Instance B carries on at once (after the lease ran out): a clear
+    // sign-in-again, never a 500 nor a hang.
+    let started = Instant::now();
+    let seen = client
+        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(seen.status, 401, "{}", seen.body);
+    assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
+    assert_eq!(seen.json()["login_url"], "/auth/login");
+    let metrics = client.get(&format!("{}/metrics", b.url)).await.body;
+    assert!(
+        metrics.contains("bff_refresh_total{outcome=\"invalid_grant\"} 1"),
+        "{metrics}"
+    );
+    let info = client.get(&format!("{}/api/session", b.url)).await;
+    assert_eq!(info.json()["token"], "reauth_required", "{}", info.body);
+
+    // Signing in again (through B) works, and B refreshes normally.
+    login(&client, &b).await;
+    let seen = client
+        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    drop(b);
+    drop(a);
+    sandbox.shutdown().await;
+}
