@@ -45,8 +45,8 @@ for target in "$@"; do
     fi
     # The corpus replay (INITED: every input of corpus/<target> ran) and the
     # fuzzing that followed.
-    grep -E '^#[0-9]+ +INITED' "$scratch/log" | tail -n 1 || true
-    grep -E '^(Done|#[0-9]+ +DONE)' "$scratch/log" | tail -n 1 || true
+    grep -E '^#[0-9]+[[:space:]]+INITED' "$scratch/log" | tail -n 1 || true
+    grep -E '^(Done|#[0-9]+[[:space:]]+DONE)' "$scratch/log" | tail -n 1 || true
     rm -rf "$scratch"
 done
 echo "fuzz: every target ran without a crash"
