@@ -579,14 +579,15 @@ mod tests {
     #[test]
     fn field_error_code_is_optional_on_the_wire() {
         let old: FieldError =
-            serde_json::from_str(r#"{"field":"fiscalCode","message":"is required"}"#).unwrap();
+            serde_json::from_str(r#"{"field":"fiscalCode","message":"is required"}"#)
+                .expect("an old field error");
         assert_eq!(old.code, None);
         let json = serde_json::to_value(FieldError::new(
             "fiscalCode",
             field_codes::REQUIRED,
             "is required",
         ))
-        .unwrap();
+        .expect("serialisable");
         assert_eq!(json["code"], "required");
         assert_eq!(json["field"], "fiscalCode");
     }
