@@ -88,6 +88,7 @@ impl Failure {
                 ProblemType::UpstreamUnavailable
                     | ProblemType::UpstreamTimeout
                     | ProblemType::RateLimited
+                    | ProblemType::SessionUnavailable
                     | ProblemType::Internal
             ),
             Failure::Api { status, .. } => *status == 429 || *status >= 500,
@@ -133,6 +134,12 @@ pub async fn session() -> Result<SessionInfo, Failure> {
 /// `POST /auth/logout`.
 pub async fn logout() -> Result<LogoutAnswer, Failure> {
     request("POST", "/auth/logout", None).await
+}
+
+/// A call to the backend's own routes (e.g. `/api/sessions`); the answer's
+/// text.
+pub async fn backend(method: &str, url: &str) -> Result<String, Failure> {
+    exchange(method, url, None).await
 }
 
 /// `GET {API_PREFIX}{path}`, e.g. `path` = `/v2/tenants/t/patients?limit=20`.

@@ -404,3 +404,92 @@ async fn the_router_follows_an_internal_link_in_page() {
     assert_eq!(path, "/treatments", "pushState, no reload");
     assert_eq!(where_text, "/treatments|a b");
 }
+
+#[wasm_bindgen_test]
+async fn connected_sessions_mark_this_one_and_revoke_the_others() {
+    use giponext_console::components::SessionList;
+    use giponext_shared::session::ConnectedSession;
+    let root = container("en");
+    let at = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
+    let row = |id: &str, ua: &str, current: bool| ConnectedSession {
+        id: id.into(),
+        user_agent: ua.into(),
+        started: at,
+        last_seen: at,
+        scopes: essentials(),
+        current,
+    };
+    let sessions = vec![
+        row("aaa1", "Firefox on Linux", true),
+        row("bbb2", "Chrome on Windows", false),
+    ];
+    let revoked = RwSignal::new(String::new());
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        view! { <SessionList sessions=sessions.clone() revoke=move |id| revoked.set(id)/> }
+    });
+    assert_eq!(all(&root, "tr[data-session]").len(), 2);
+    let mine = query(&root, "tr[data-session='aaa1']").unwrap();
+    let text = mine.text_content().unwrap();
+    assert!(text.contains("Firefox on Linux"), "{text}");
+    assert!(text.contains("This session"), "{text}");
+    assert!(text.contains("2026"), "{text}");
+    assert!(text.contains("giponext.patients"), "{text}");
+    assert!(
+        query(&root, "[data-revoke='aaa1']").is_none(),
+        "no revoking oneself here"
+    );
+    let button: web_sys::HtmlElement = query(&root, "[data-revoke='bbb2']")
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(button.text_content().unwrap().trim(), "Revoke");
+    button.click();
+    assert_eq!(revoked.get_untracked(), "bbb2");
+
+    // Italian.
+    let root = container("it");
+    let one = vec![row("ccc3", "Safari on macOS", true)];
+    let _h2 = mount_to(root.clone(), move || {
+        provide_lang();
+        view! { <SessionList sessions=one.clone() revoke=|_| {}/> }
+    });
+    assert!(root.text_content().unwrap().contains("Questa sessione"));
+}
+
+#[wasm_bindgen_test]
+async fn a_session_store_outage_is_a_retryable_message() {
+    let root = container("en");
+    let info = session(essentials(), &[], ScopeSet::all());
+    let failure = Failure::Problem(Problem {
+        kind: ProblemType::SessionUnavailable,
+        title: "Session service temporarily unavailable".into(),
+        status: 503,
+        detail: None,
+        scope: None,
+        feature: None,
+        grant_url: None,
+        login_url: None,
+        retry_after: Some(2),
+    });
+    assert!(failure.is_transient());
+    let retried = RwSignal::new(false);
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <FailureView failure=failure.clone() retry=Callback::new(move |_| retried.set(true))/> }
+    });
+    let text = root.text_content().unwrap();
+    assert!(
+        text.contains("The session service is temporarily unavailable; you are still signed in. Try again in 2s."),
+        "{text}"
+    );
+    assert!(
+        query(&root, "a[href^='/auth/login']").is_none(),
+        "not a sign-in"
+    );
+    let retry: web_sys::HtmlElement = query(&root, "[role='alert'] button")
+        .unwrap()
+        .unchecked_into();
+    retry.click();
+    assert!(retried.get_untracked());
+}

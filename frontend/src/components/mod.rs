@@ -8,6 +8,7 @@ pub mod consent_helpers {
 mod nav;
 mod pager;
 mod pickers;
+mod sessions;
 mod status;
 
 pub use consent::{
@@ -16,4 +17,5 @@ pub use consent::{
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;
 pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect};
+pub use sessions::{ConnectedSessions, SessionList};
 pub use status::{Empty, FailureView, Loading, RestoredNotice};

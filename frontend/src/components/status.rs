@@ -122,6 +122,17 @@ fn describe(failure: &Failure) -> (String, Option<(String, &'static str)>) {
                 ),
                 None,
             ),
+            ProblemType::SessionUnavailable => (
+                format!(
+                    "{} {}s.",
+                    tr!(
+                        "Il servizio delle sessioni è momentaneamente non disponibile; sei ancora collegato. Riprova tra",
+                        "The session service is temporarily unavailable; you are still signed in. Try again in"
+                    ),
+                    p.retry_after.unwrap_or(2)
+                ),
+                None,
+            ),
             ProblemType::UpstreamUnavailable | ProblemType::UpstreamTimeout => (
                 tr!(
                     "GipoNext non risponde in questo momento.",

@@ -7,8 +7,8 @@ use giponext_shared::{Scope, ScopeSet};
 use leptos::prelude::*;
 
 use crate::api::login_url;
-use crate::components::SupportPanel;
 use crate::components::consent_helpers::{reason_label, scope_reason};
+use crate::components::{ConnectedSessions, SupportPanel};
 use crate::i18n::t;
 use crate::session::use_session;
 use crate::tr;
@@ -87,5 +87,6 @@ pub fn Access() -> impl IntoView {
                 <tbody>{rows}</tbody>
             </table>
         </div>
+        <ConnectedSessions/>
     }
 }
