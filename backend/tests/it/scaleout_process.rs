@@ -10,9 +10,12 @@
 //! with the refresh token the store still holds, which the provider already
 //! rotated out: reuse, so the provider revokes the grant (RFC 9700 §4.14.2).
 //! The user gets a clear 401 `reauth_required` (never a 500), signs in again,
-//! and carries on. An instance that dies holding the lease *before* its
-//! refresh reached the provider loses nothing: the other instance refreshes
-//! and the session survives (`scaleout::a_dead_lock_holder_...`).
+//! and carries on.
+//!
+//! An instance killed while its refresh request waits at the provider, not
+//! yet processed, loses nothing: its connection closes, the provider drops
+//! the request (nothing rotated), and the other instance refreshes after the
+//! lease ran out: the session survives.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,47 +109,60 @@ async fn login(client: &Client, via: &Instance) {
     assert_eq!(done.status, 302, "{}", done.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_killed_mid_refresh_leaves_a_clear_sign_in_again() {
-    let redis = RedisServer::start(false).await;
-    let sandbox = giponext_sandbox::start(giponext_sandbox::SandboxConfig::for_tests())
-        .await
-        .unwrap();
-    let key_bytes: [u8; 32] = rand::random();
-    let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
-    let (a, b) = (
-        spawn(&redis, &sandbox, &key).await,
-        spawn(&redis, &sandbox, &key).await,
-    );
-    sandbox.register_client(ClientRegistration {
-        client_id: CLIENT_ID.into(),
-        client_secret: Some(CLIENT_SECRET.into()),
-        grant_types: vec![
-            grants::AUTHORIZATION_CODE.into(),
-            grants::REFRESH_TOKEN.into(),
-        ],
-        redirect_uris: [&a, &b]
-            .iter()
-            .map(|i| format!("{}/auth/callback", i.url))
-            .collect(),
-        post_logout_redirect_uris: vec![],
-        scopes: ScopeSet::all(),
-        backchannel_logout_uri: None,
-    });
-    let client = Client::new(&a.url);
-    login(&client, &a).await;
-    let seen = client
-        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
-        .await;
-    assert_eq!(seen.status, 200, "{}", seen.body);
+/// Redis, the sandbox, two `giponext-bff` processes, a signed-in browser
+/// whose access token has just expired.
+struct Setup {
+    _redis: RedisServer,
+    sandbox: giponext_sandbox::RunningSandbox,
+    a: Instance,
+    b: Instance,
+    client: Client,
+}
 
-    // The access token expires (written as any instance would).
-    let sessions = Sessions::clustered(
-        RedisStore::connect(&redis.url()).await.unwrap(),
-        &SessionKey::from_base64(&key).unwrap(),
-    );
-    let id = SessionId::from_cookie(&client.session_cookie().unwrap()).unwrap();
-    {
+impl Setup {
+    async fn start() -> Self {
+        let redis = RedisServer::start(false).await;
+        let sandbox = giponext_sandbox::start(giponext_sandbox::SandboxConfig::for_tests())
+            .await
+            .unwrap();
+        let key_bytes: [u8; 32] = rand::random();
+        let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
+        let (a, b) = (
+            spawn(&redis, &sandbox, &key).await,
+            spawn(&redis, &sandbox, &key).await,
+        );
+        sandbox.register_client(ClientRegistration {
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(CLIENT_SECRET.into()),
+            grant_types: vec![
+                grants::AUTHORIZATION_CODE.into(),
+                grants::REFRESH_TOKEN.into(),
+            ],
+            redirect_uris: [&a, &b]
+                .iter()
+                .map(|i| format!("{}/auth/callback", i.url))
+                .collect(),
+            post_logout_redirect_uris: vec![],
+            scopes: ScopeSet::all(),
+            backchannel_logout_uri: None,
+        });
+        let client = Client::new(&a.url);
+        login(&client, &a).await;
+        let setup = Setup {
+            _redis: redis,
+            sandbox,
+            a,
+            b,
+            client,
+        };
+        assert_eq!(setup.patients(&setup.b).await.status, 200);
+
+        // The access token expires (written as any instance would).
+        let sessions = Sessions::clustered(
+            RedisStore::connect(&setup._redis.url()).await.unwrap(),
+            &SessionKey::from_base64(&key).unwrap(),
+        );
+        let id = SessionId::from_cookie(&setup.client.session_cookie().unwrap()).unwrap();
         let guard = sessions.lock(&id).await.unwrap();
         let mut record = sessions.load(&id).await.unwrap().unwrap();
         record.tokens.access_expires_at = Utc::now();
@@ -155,33 +171,54 @@ async fn an_instance_killed_mid_refresh_leaves_a_clear_sign_in_again() {
             .save_locked(&id, &record, until, &guard)
             .await
             .unwrap();
+        setup
     }
 
+    async fn patients(&self, via: &Instance) -> crate::support::Seen {
+        self.client
+            .api(Method::GET, &format!("{}{PATIENTS}", via.url), None)
+            .await
+    }
+
+    /// Sends a call to A, waits until `reached` says the sandbox has it,
+    /// and kills A with SIGKILL (no clean-up: its lease stays behind).
+    async fn kill_a_when(&mut self, reached: impl Fn(&giponext_sandbox::RunningSandbox) -> bool) {
+        let http = self.client.http.clone();
+        let doomed = tokio::spawn({
+            let url = format!("{}{PATIENTS}", self.a.url);
+            async move { http.get(url).header("x-csrf", "1").send().await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !reached(&self.sandbox) {
+            assert!(Instant::now() < deadline, "A never reached the provider");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = self.a.child.kill();
+        let _ = self.a.child.wait();
+        assert!(doomed.await.unwrap().is_err(), "A answered after SIGKILL");
+    }
+
+    async fn shutdown(self) {
+        drop(self.a);
+        drop(self.b);
+        self.sandbox.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_after_the_provider_rotated_leaves_a_clear_sign_in_again() {
+    let mut s = Setup::start().await;
     // Instance A refreshes; the provider rotates at once but its answer is
     // slow; A is killed while it waits.
-    sandbox.delay_refresh_answers(Duration::from_secs(5));
-    let http = client.http.clone();
-    let doomed = tokio::spawn({
-        let url = format!("{}{PATIENTS}", a.url);
-        async move { http.get(url).header("x-csrf", "1").send().await }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sandbox.stats().refreshes() == 0 {
-        assert!(Instant::now() < deadline, "A never refreshed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut a = a;
-    let _ = a.child.kill(); // SIGKILL: no clean-up, the lease stays behind
-    let _ = a.child.wait();
-    sandbox.delay_refresh_answers(Duration::ZERO);
-    assert!(doomed.await.unwrap().is_err(), "A answered after SIGKILL");
+    s.sandbox.delay_refresh_answers(Duration::from_secs(5));
+    s.kill_a_when(|sandbox| sandbox.stats().refreshes() == 1)
+        .await;
+    s.sandbox.delay_refresh_answers(Duration::ZERO);
 
     // Instance B carries on at once (after the lease ran out): a clear
     // sign-in-again, never a 500 nor a hang.
     let started = Instant::now();
-    let seen = client
-        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
-        .await;
+    let seen = s.patients(&s.b).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -190,21 +227,56 @@ async fn an_instance_killed_mid_refresh_leaves_a_clear_sign_in_again() {
     assert_eq!(seen.status, 401, "{}", seen.body);
     assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
     assert_eq!(seen.json()["login_url"], "/auth/login");
-    let metrics = client.get(&format!("{}/metrics", b.url)).await.body;
+    let metrics = s.client.get(&format!("{}/metrics", s.b.url)).await.body;
     assert!(
         metrics.contains("bff_refresh_total{outcome=\"invalid_grant\"} 1"),
         "{metrics}"
     );
-    let info = client.get(&format!("{}/api/session", b.url)).await;
+    let info = s.client.get(&format!("{}/api/session", s.b.url)).await;
     assert_eq!(info.json()["token"], "reauth_required", "{}", info.body);
 
-    // Signing in again (through B) works, and B refreshes normally.
-    login(&client, &b).await;
-    let seen = client
-        .api(Method::GET, &format!("{}{PATIENTS}", b.url), None)
+    // Signing in again (through B) works.
+    login(&s.client, &s.b).await;
+    assert_eq!(s.patients(&s.b).await.status, 200);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_before_the_provider_processed_loses_nothing() {
+    let mut s = Setup::start().await;
+    // A's refresh request waits at the provider, unprocessed, when A dies.
+    let hold = Duration::from_millis(1500);
+    s.sandbox.delay_refresh_requests(hold);
+    s.kill_a_when(|sandbox| sandbox.stats().token_requests("refresh_token") == 1)
         .await;
+    let killed = Instant::now();
+    s.sandbox.delay_refresh_requests(Duration::ZERO);
+
+    // B waits out A's lease, refreshes with the stored token: the session
+    // survives, with exactly one refresh.
+    let seen = s.patients(&s.b).await;
     assert_eq!(seen.status, 200, "{}", seen.body);
-    drop(b);
-    drop(a);
-    sandbox.shutdown().await;
+    assert_eq!(s.sandbox.stats().refreshes(), 1);
+    // Past the time A's request was held: it was never processed (nothing
+    // rotated behind B's back), and the grant lives on.
+    if let Some(rest) = (hold + Duration::from_millis(300)).checked_sub(killed.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    assert_eq!(s.sandbox.stats().refreshes(), 1);
+    assert_eq!(s.sandbox.stats().token_requests("refresh_token"), 2);
+    let metrics = s.client.get(&format!("{}/metrics", s.b.url)).await.body;
+    assert!(
+        metrics.contains("bff_refresh_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(s.patients(&s.b).await.status, 200);
+    assert!(
+        s.client
+            .get(&format!("{}/api/session", s.b.url))
+            .await
+            .json()["authenticated"]
+            .as_bool()
+            .unwrap()
+    );
+    s.shutdown().await;
 }

@@ -43,4 +43,13 @@ impl RunningSandbox {
     pub fn delay_refresh_answers(&self, delay: std::time::Duration) {
         self.state().account.set_refresh_delay(delay);
     }
+
+    /// A slow token endpoint of the other kind: every refresh request waits
+    /// `hold` before it is processed (counted in
+    /// [`crate::server::Stats::token_requests`] at once, as a refresh only
+    /// once processed). A client that disconnects meanwhile cancels it: the
+    /// refresh token is not rotated. `Duration::ZERO` turns it off.
+    pub fn delay_refresh_requests(&self, hold: std::time::Duration) {
+        self.state().account.set_refresh_hold(hold);
+    }
 }

@@ -49,6 +49,9 @@ pub struct AccountState {
     /// Test hook: how long a refresh answer is held back after the refresh
     /// was processed (milliseconds; 0 = none).
     refresh_delay_ms: std::sync::atomic::AtomicU64,
+    /// Test hook: how long a refresh request waits before it is processed
+    /// (milliseconds; 0 = none).
+    refresh_hold_ms: std::sync::atomic::AtomicU64,
 }
 
 impl AccountState {
@@ -59,6 +62,7 @@ impl AccountState {
             key,
             flows: Mutex::new(flows::Flows::default()),
             refresh_delay_ms: std::sync::atomic::AtomicU64::new(0),
+            refresh_hold_ms: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -75,6 +79,23 @@ impl AccountState {
     pub fn set_refresh_delay(&self, delay: std::time::Duration) {
         self.refresh_delay_ms.store(
             delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long refresh requests wait before being processed (see
+    /// `RunningSandbox::delay_refresh_requests`).
+    pub fn refresh_hold(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.refresh_hold_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Sets how long refresh requests wait before being processed.
+    pub fn set_refresh_hold(&self, hold: std::time::Duration) {
+        self.refresh_hold_ms.store(
+            hold.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }

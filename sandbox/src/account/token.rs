@@ -60,6 +60,10 @@ pub async fn token(
     match grant_type.as_str() {
         AUTHORIZATION_CODE => authorization_code(&state, &client, &params),
         REFRESH_TOKEN => {
+            let hold = state.account.refresh_hold();
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
             let answer = refresh(&state, &client, &params);
             let delay = state.account.refresh_delay();
             if !delay.is_zero() {
