@@ -32,12 +32,13 @@ mod tests {
 
     #[test]
     fn parses_code_state_and_iss() {
-        let p = CallbackParams::parse(Some("code=a%2Bb&state=s&iss=http%3A%2F%2Fx")).unwrap();
+        let p = CallbackParams::parse(Some("code=a%2Bb&state=s&iss=http%3A%2F%2Fx"))
+            .expect("a well-formed query");
         assert_eq!(p.code.as_deref(), Some("a+b"));
         assert_eq!(p.state.as_deref(), Some("s"));
         assert_eq!(p.iss.as_deref(), Some("http://x"));
         assert!(p.error.is_none());
-        let empty = CallbackParams::parse(None).unwrap();
+        let empty = CallbackParams::parse(None).expect("an empty query");
         assert!(empty.code.is_none() && empty.state.is_none());
     }
 

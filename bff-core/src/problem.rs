@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(p.status, 429);
         assert_eq!(p.retry_after, Some(7));
         assert!(headers(&p).contains(&("retry-after", "7".to_owned())));
-        let v: serde_json::Value = serde_json::from_slice(&body(&p)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body(&p)).expect("the body is JSON");
         assert_eq!(v["type"], "rate_limited");
         assert_eq!(v["retry_after"], 7);
     }

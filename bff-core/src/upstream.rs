@@ -120,12 +120,15 @@ mod tests {
     use giponext_shared::OPERATIONS;
 
     fn op(id: &str) -> &'static Operation {
-        OPERATIONS.iter().find(|o| o.id == id).unwrap()
+        OPERATIONS
+            .iter()
+            .find(|o| o.id == id)
+            .expect("an operation of the table")
     }
 
     #[test]
     fn grant_url_encodes() {
-        let r = ReturnTo::parse("/invoices?x=1&y=2").unwrap();
+        let r = ReturnTo::parse("/invoices?x=1&y=2").expect("a local path");
         assert_eq!(
             grant_url(Some(Scope::Invoices), &r),
             "/auth/login?scope=giponext.invoices&return_to=%2Finvoices%3Fx%3D1%26y%3D2"
