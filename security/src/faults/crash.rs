@@ -119,6 +119,22 @@ async fn run_inner(report: &Report, exe: &Path, case: &str, expected: &str) -> a
     let patients = format!("/api/giponext/v2/tenants/{TENANT}/patients");
     let first = client.api(Method::GET, &patients, None).await;
 
+    // A crash while idle: the session is on disk, nothing is lost.
+    bff.kill().await;
+    bff.start().await?;
+    let survived = client.api(Method::GET, &patients, None).await;
+    report.check(
+        "backend killed (SIGKILL) mid-session while idle, SQLite store, restarted",
+        "the session survives: 200",
+        format!(
+            "login {}, API {}; after the restart {}",
+            done.status.as_u16(),
+            first.status.as_u16(),
+            seen(&survived)
+        ),
+        done.status == 302 && first.status == 200 && survived.status == 200,
+    );
+
     // The access token dies; the next call refreshes. The provider rotates,
     // its answer is held, and the backend is killed while it waits.
     proxy.set("/token", Some(Fault::HoldAnswer));
