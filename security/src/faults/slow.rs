@@ -16,10 +16,10 @@ use crate::fake_provider::{self, Fake, TENANT};
 use crate::fault_proxy::{Fault, FaultProxy};
 use crate::support::Client;
 
-/// How long the slow provider takes (three times the backend's timeout).
-const SLOW: Duration = Duration::from_secs(3);
+/// How long the slow provider takes (five times the backend's timeout).
+const SLOW: Duration = Duration::from_secs(5);
 /// The most an answer may take: the timeout and a margin for the machine.
-const BOUND: Duration = Duration::from_millis(2500);
+const BOUND: Duration = Duration::from_millis(3500);
 
 struct Proxied {
     fake: Fake,
