@@ -283,6 +283,16 @@ async fn agenda_asked_in_context_then_shown_as_a_week() {
             .await?;
         w.find("tr[data-scope='giponext.invoices'] a[data-grant='giponext.invoices']")
             .await?;
+        // Connected sessions: this browser, marked as this session.
+        w.wait_text("[data-test=sessions] .badge", "Questa sessione")
+            .await?;
+        w.browser
+            .execute(
+                "document.querySelector('[data-test=sessions]').scrollIntoView()",
+                vec![],
+            )
+            .await?;
+        w.screenshot("-sessions").await?;
         w.assert_accessible("the access page").await?;
         assert!(
             !w.has("tr[data-scope='giponext.agenda'] a[data-grant]")

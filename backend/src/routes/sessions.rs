@@ -90,7 +90,7 @@ pub async fn list(
             current: entry.key == current,
         })
         .collect();
-    sessions.sort_by(|a, b| b.started.cmp(&a.started));
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.started));
     Ok(no_store(Json(sessions).into_response()))
 }
 
