@@ -118,11 +118,14 @@ fn EpisodeList(patient: RwSignal<String>, reload: RwSignal<u32>) -> impl IntoVie
     }
 }
 
-/// The episode being written, kept as a draft.
+/// The episode being written, kept as a draft (with the patient chosen
+/// above, so a restored draft goes to the same patient).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct EpisodeDraft {
     title: String,
     notes: String,
+    #[serde(default)]
+    patient_id: String,
 }
 
 #[component]
@@ -131,6 +134,18 @@ fn EpisodeForm(patient: RwSignal<String>, on_saved: Callback<()>) -> impl IntoVi
     let draft = Draft::<EpisodeDraft>::new("episode");
     let form = draft.form;
     let failure = RwSignal::new(None::<Failure>);
+    let kept = form.with_untracked(|f| f.patient_id.clone());
+    if draft.restored.get_untracked() && !kept.is_empty() {
+        patient.set(kept);
+    }
+    // Only a started episode is a draft: choosing a patient alone is not.
+    Effect::new(move |_| {
+        let p = patient.get();
+        if form.with_untracked(|f| f.patient_id != p && !(f.title.is_empty() && f.notes.is_empty()))
+        {
+            draft.update(|f| f.patient_id = p);
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let f = form.get_untracked();
@@ -161,13 +176,13 @@ fn EpisodeForm(patient: RwSignal<String>, on_saved: Callback<()>) -> impl IntoVi
             <div class="field">
                 <label for="ep-title">{tr!("Titolo", "Title")}</label>
                 <input id="ep-title" type="text" prop:value=move || form.with(|f| f.title.clone())
-                    on:input=move |ev| { let v = event_target_value(&ev); draft.update(|f| f.title = v) }/>
+                    on:input=move |ev| { let v = event_target_value(&ev); draft.update(|f| { f.title = v; f.patient_id = patient.get_untracked() }) }/>
                 <FieldError failure=failure field="title"/>
             </div>
             <div class="field">
                 <label for="ep-notes">{tr!("Note", "Notes")}</label>
                 <textarea id="ep-notes" rows="3" prop:value=move || form.with(|f| f.notes.clone())
-                    on:input=move |ev| { let v = event_target_value(&ev); draft.update(|f| f.notes = v) }></textarea>
+                    on:input=move |ev| { let v = event_target_value(&ev); draft.update(|f| { f.notes = v; f.patient_id = patient.get_untracked() }) }></textarea>
             </div>
             {move || failure.get().filter(|f| f.field_errors().is_empty()).map(|e| view! { <FailureView failure=e/> })}
             <div class="actions">
