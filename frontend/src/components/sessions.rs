@@ -86,8 +86,12 @@ pub fn ConnectedSessions() -> impl IntoView {
     let state = RwSignal::new(None::<Result<Vec<ConnectedSession>, Failure>>);
     let load = move || {
         spawn_local(async move {
+            // Through a `Value`, as every other answer (one JSON parser in
+            // the bundle).
             let read = api::backend("GET", "/api/sessions").await.and_then(|text| {
-                serde_json::from_str(&text).map_err(|e| Failure::Decode(e.to_string()))
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .and_then(serde_json::from_value)
+                    .map_err(|e| Failure::Decode(e.to_string()))
             });
             state.set(Some(read));
         })
@@ -118,7 +122,7 @@ pub fn ConnectedSessions() -> impl IntoView {
         }
     };
     view! {
-        <section aria-labelledby="sessions-title">
+        <section class="detail" aria-labelledby="sessions-title">
             <h2 id="sessions-title">{tr!("Sessioni collegate", "Connected sessions")}</h2>
             <p class="muted">{tr!(
                 "Dove hai eseguito l'accesso a GipoNext Connect. Revoca una sessione che non riconosci.",
@@ -132,9 +136,11 @@ pub fn ConnectedSessions() -> impl IntoView {
                 }
                 .into_any(),
             }}
-            <button type="button" class="button" data-test="logout-everywhere" on:click=everywhere>
-                {tr!("Esci ovunque", "Sign out everywhere")}
-            </button>
+            <div class="actions">
+                <button type="button" class="button" data-test="logout-everywhere" on:click=everywhere>
+                    {tr!("Esci ovunque", "Sign out everywhere")}
+                </button>
+            </div>
         </section>
     }
 }
