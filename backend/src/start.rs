@@ -28,6 +28,9 @@ pub struct RunningBff {
     task: Option<JoinHandle<()>>,
     #[cfg(feature = "embedded-sandbox")]
     sandbox: Option<giponext_sandbox::RunningSandbox>,
+    /// The exclusive lock on a SQLite store's lock file, held while this
+    /// backend lives (dropping the file releases it).
+    _store_lock: Option<std::fs::File>,
 }
 
 impl RunningBff {
@@ -161,6 +164,10 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         provider.authorization_origin()
     );
 
+    let store_lock = match &config.session_store {
+        StoreLocation::File(path) => Some(lock_sqlite_store(path)?),
+        _ => None,
+    };
     let key = session_key(&config)?;
     let sessions = match &config.session_store {
         // One instance writes a SQLite store: its sessions are read from
@@ -229,6 +236,7 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         task: Some(task),
         #[cfg(feature = "embedded-sandbox")]
         sandbox: embedded,
+        _store_lock: store_lock,
     })
 }
 
@@ -292,14 +300,51 @@ async fn start_embedded_sandbox(
     Ok((issuer, api_base, Some(sandbox)))
 }
 
-/// The configured key, or in development a generated one: kept in a file
-/// next to the store (mode 0600) so sessions survive a restart, or only in
-/// memory for an in-memory store.
 /// The SQLite store behind the write-through cache.
 fn cached_sqlite(store: SqliteStore) -> Arc<dyn SessionStore> {
     Arc::new(CachedStore::new(store, cached::DEFAULT_CAPACITY))
 }
 
+/// The lock file of a SQLite session store: `{store}.lock`.
+pub fn store_lock_path(store: &Path) -> std::path::PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".lock");
+    std::path::PathBuf::from(name)
+}
+
+/// Takes the exclusive advisory lock next to a SQLite store, or fails: the
+/// write-through cache ([`CachedStore`]) is only correct while one process
+/// writes the file.
+fn lock_sqlite_store(path: &Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = store_lock_path(path);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("BFF_SESSION_STORE: creating {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("BFF_SESSION_STORE: opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "BFF_SESSION_STORE: the SQLite session store {} is in use by another giponext-bff \
+             (lock {}); use Redis for several instances",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(anyhow::Error::new(e).context(format!(
+            "BFF_SESSION_STORE: locking {}",
+            lock_path.display()
+        ))),
+    }
+}
+
+/// The configured key, or in development a generated one: kept in a file
+/// next to the store (mode 0600) so sessions survive a restart, or only in
+/// memory for an in-memory store.
 fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
     if let Some(key) = &config.session_key {
         return Ok(key.clone());

@@ -9,6 +9,7 @@ mod support;
 
 mod attacks;
 mod flows;
+mod gaps;
 mod proxy;
 #[cfg(feature = "embedded-sandbox")]
 mod redis_server;
@@ -18,8 +19,8 @@ mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout;
 #[cfg(feature = "embedded-sandbox")]
-mod scaleout_sessions;
-#[cfg(feature = "embedded-sandbox")]
 mod scaleout_faults;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_process;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_sessions;
