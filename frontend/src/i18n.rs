@@ -209,30 +209,32 @@ mod tests {
 
     #[test]
     fn field_errors_speak_the_console_language() {
-        let owner = Owner::new();
-        owner.set();
-        let ctx = LangCtx(RwSignal::new(Lang::It));
-        provide_context(ctx);
-        let check = FieldError::new(
-            "fiscalCode",
-            c::FISCAL_CODE_CHECK,
-            "is not a valid fiscal code (the check character is wrong)",
-        );
-        assert_eq!(
-            field_message(&check),
-            "Codice fiscale non valido: il carattere di controllo è errato."
-        );
-        let unknown = FieldError::new("x", "some_new_code", "is odd");
-        assert_eq!(field_message(&unknown), "is odd");
-        let old = FieldError {
-            code: None,
-            ..FieldError::new("x", c::REQUIRED, "is required")
-        };
-        assert_eq!(field_message(&old), "is required");
-        ctx.0.set(Lang::En);
-        assert_eq!(
-            field_message(&check),
-            "is not a valid fiscal code (the check character is wrong)"
-        );
+        // Its own owner, so the language set here does not leak into other
+        // tests.
+        Owner::new().with(|| {
+            let ctx = LangCtx(RwSignal::new(Lang::It));
+            provide_context(ctx);
+            let check = FieldError::new(
+                "fiscalCode",
+                c::FISCAL_CODE_CHECK,
+                "is not a valid fiscal code (the check character is wrong)",
+            );
+            assert_eq!(
+                field_message(&check),
+                "Codice fiscale non valido: il carattere di controllo è errato."
+            );
+            let unknown = FieldError::new("x", "some_new_code", "is odd");
+            assert_eq!(field_message(&unknown), "is odd");
+            let old = FieldError {
+                code: None,
+                ..FieldError::new("x", c::REQUIRED, "is required")
+            };
+            assert_eq!(field_message(&old), "is required");
+            ctx.0.set(Lang::En);
+            assert_eq!(
+                field_message(&check),
+                "is not a valid fiscal code (the check character is wrong)"
+            );
+        });
     }
 }
