@@ -83,6 +83,10 @@ pub enum AppError {
     /// GipoNext did not answer in time.
     #[error("upstream timeout")]
     UpstreamTimeout,
+    /// The sign-in service (the provider) has not been discovered yet: 503,
+    /// retry shortly.
+    #[error("sign-in service unavailable: {0}")]
+    SignInUnavailable(String),
     /// The session store (Redis) did not answer, even after retries: 503,
     /// retry shortly; the session itself is not lost.
     #[error("session store unavailable: {0}")]
@@ -177,6 +181,12 @@ impl AppError {
             ),
             AppError::UpstreamUnavailable(_) => return problem::upstream_unavailable(),
             AppError::UpstreamTimeout => return problem::upstream_timeout(),
+            AppError::SignInUnavailable(_) => (
+                ProblemType::UpstreamUnavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in service unavailable",
+                "The sign-in service could not be reached. Try again in a few seconds.".into(),
+            ),
             AppError::SessionUnavailable(_) => (
                 ProblemType::SessionUnavailable,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -207,6 +217,7 @@ impl AppError {
             AppError::ScopeNotRegistered { scopes, .. } => problem.scope = scopes.iter().next(),
             AppError::TooManySignIns { retry_after } => problem.retry_after = Some(*retry_after),
             AppError::SessionUnavailable(_) => problem.retry_after = Some(SESSION_RETRY_AFTER_SECS),
+            AppError::SignInUnavailable(_) => problem.retry_after = Some(SIGN_IN_RETRY_AFTER_SECS),
             _ => {}
         }
         problem
@@ -215,6 +226,9 @@ impl AppError {
 
 /// `Retry-After` of a 503 while the session store is unreachable.
 pub const SESSION_RETRY_AFTER_SECS: u64 = 2;
+
+/// `Retry-After` of a 503 while the provider is not discovered yet.
+pub const SIGN_IN_RETRY_AFTER_SECS: u64 = 5;
 
 /// Renders a problem with `Cache-Control: no-store`.
 pub fn problem_response(problem: &Problem) -> Response {
@@ -237,6 +251,9 @@ impl IntoResponse for AppError {
             AppError::UpstreamTimeout => tracing::warn!("GipoNext did not answer in time"),
             AppError::SessionUnavailable(message) => {
                 tracing::warn!(error = %message, "session store unavailable")
+            }
+            AppError::SignInUnavailable(message) => {
+                tracing::warn!(error = %message, "the sign-in service is not reachable yet")
             }
             other => tracing::info!(error = %other, "request refused"),
         }

@@ -13,7 +13,8 @@
 //! starts the sandbox in-process (cargo feature `embedded-sandbox`, on by
 //! default) for development.
 //!
-//! Modules: [`config`] (settings), [`oidc`] (the provider), [`session`]
+//! Modules: [`config`] (settings), [`oidc`] (the provider), [`discovery`]
+//! (finding it, retried while it is unreachable), [`session`]
 //! (sealed server-side sessions), [`refresh`] (single-flight refresh),
 //! [`proxy`] (the guarded API proxy), [`routes`] (auth, session, health,
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
@@ -24,6 +25,7 @@
 
 pub mod config;
 pub mod cookies;
+pub mod discovery;
 pub mod error;
 pub mod listen;
 pub mod metrics;
@@ -61,8 +63,8 @@ pub struct AppState {
     pub api_base: String,
     /// The issuer identifier.
     pub issuer: String,
-    /// The OpenID provider.
-    pub provider: Provider,
+    /// The OpenID provider, once discovered (see [`AppState::provider`]).
+    pub provider_cell: std::sync::Arc<discovery::ProviderCell>,
     /// The HTTP client for API calls.
     pub api_http: reqwest::Client,
     /// Sessions.
@@ -73,14 +75,25 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// Whether this runs against the embedded sandbox.
     pub sandbox: bool,
-    /// The Content-Security-Policy of every response.
-    pub csp: String,
     /// The per-address sign-in limit.
     pub login_limiter: ratelimit::LoginLimiter,
     refresh_leeway_secs: AtomicU64,
 }
 
 impl AppState {
+    /// The OpenID provider, or 503 "sign-in service unavailable" while its
+    /// discovery has not succeeded yet.
+    pub fn provider(&self) -> Result<std::sync::Arc<Provider>, AppError> {
+        self.provider_cell.get().ok_or_else(|| {
+            AppError::SignInUnavailable(self.provider_cell.reason().unwrap_or_default())
+        })
+    }
+
+    /// The Content-Security-Policy of every response.
+    pub fn csp(&self) -> &str {
+        self.provider_cell.csp()
+    }
+
     /// Refresh when the access token expires within this.
     pub fn refresh_leeway(&self) -> Duration {
         Duration::from_secs(self.refresh_leeway_secs.load(Ordering::Relaxed))

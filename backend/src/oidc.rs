@@ -87,6 +87,10 @@ pub enum ProviderError {
     /// The discovery document lacks something we need.
     #[error("GIPONEXT_ISSUER: {0}")]
     Unsuitable(String),
+    /// The operator's mistake: a malformed issuer URL, or a discovery
+    /// document that names another issuer. Retrying cannot help.
+    #[error("GIPONEXT_ISSUER: {0}")]
+    Misconfigured(String),
 }
 
 /// A failed exchange with the provider.
@@ -162,10 +166,18 @@ impl Provider {
     /// Fetches the discovery document and JWKS of `issuer`.
     pub async fn discover(issuer: &str, http: &reqwest::Client) -> Result<Metadata, ProviderError> {
         let issuer_url = IssuerUrl::new(issuer.to_owned())
-            .map_err(|e| ProviderError::Discovery(e.to_string()))?;
+            .map_err(|e| ProviderError::Misconfigured(format!("not a URL: {e}")))?;
         Metadata::discover_async(issuer_url, http)
             .await
-            .map_err(|e| ProviderError::Discovery(error_chain(&e)))
+            .map_err(|e| match e {
+                openidconnect::DiscoveryError::Validation(why) => ProviderError::Misconfigured(
+                    format!("the discovery document does not fit this issuer: {why}"),
+                ),
+                openidconnect::DiscoveryError::UrlParse(why) => {
+                    ProviderError::Misconfigured(format!("not a URL: {why}"))
+                }
+                other => ProviderError::Discovery(error_chain(&other)),
+            })
     }
 
     /// Every reason `metadata` is unfit for this client.

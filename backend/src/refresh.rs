@@ -160,7 +160,7 @@ pub async fn fresh_record(
         return Err(reauth().into());
     };
 
-    match state.provider.refresh(&refresh_token).await {
+    match state.provider()?.refresh(&refresh_token).await {
         Ok(grant) => {
             let now = Utc::now();
             let mut next = current;

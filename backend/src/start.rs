@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::AppState;
 use crate::config::{Config, StoreLocation, Upstream};
 use crate::cookies::CookiePolicy;
+use crate::discovery::ClientSettings;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::session::{
@@ -148,21 +149,15 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     };
     let sandbox = embedded.is_some();
 
-    let metadata = Provider::discover(&issuer, &provider_http).await?;
     let redirect_uri = url::Url::parse(&format!("{public_url}/auth/callback"))?;
-    let provider = Provider::new(
-        metadata,
-        &config.client_id,
-        &config.client_secret,
-        &redirect_uri,
-        provider_http,
-    )?;
-    let csp = format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-         form-action 'self' {}",
-        provider.authorization_origin()
-    );
+    let (provider_cell, discovery) = crate::discovery::start(ClientSettings {
+        issuer: issuer.clone(),
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.clone(),
+        redirect_uri,
+        http: provider_http,
+    })
+    .await?;
 
     let store_lock = match &config.session_store {
         StoreLocation::File(path) => Some(lock_sqlite_store(path)?),
@@ -192,13 +187,12 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         public_url: public_url.clone(),
         api_base,
         issuer,
-        provider,
+        provider_cell,
         api_http,
         sessions,
         metrics: Metrics::default(),
         cookies: CookiePolicy::for_https(https),
         sandbox,
-        csp,
         refresh_leeway_secs: AtomicU64::new(config.timings.refresh_leeway.as_secs()),
         login_limiter: crate::ratelimit::LoginLimiter::new(config.login_rate_per_minute),
         config,
@@ -226,6 +220,9 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         })
         .await;
         cleanup.abort();
+        if let Some(discovery) = discovery {
+            discovery.abort();
+        }
     });
     tracing::info!(%addr, url = %public_url, sandbox, "giponext-bff listening");
     Ok(RunningBff {

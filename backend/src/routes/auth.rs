@@ -135,7 +135,18 @@ pub async fn login(
         None => (first.union(askable), ScopeSet::EMPTY),
     };
 
-    let request = state.provider.authorization_request(requested);
+    let provider = match state.provider() {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(
+                &headers,
+                e,
+                "Sign-in service unavailable",
+                "The sign-in service could not be reached. Try again in a few seconds.",
+            );
+        }
+    };
+    let request = provider.authorization_request(requested);
     let login_id = Secret::random();
     let ttl = state.config.timings.login_ttl;
     let login = LoginState {
@@ -204,9 +215,10 @@ pub async fn logout(
     require_csrf(&headers)?;
     let mut end_session_url = None;
     if let Some((id, record)) = current_session(&state, &jar).await? {
-        if let Some(refresh) = &record.tokens.refresh
-            && let Err(e) = state
-                .provider
+        let provider = state.provider().ok();
+        if let Some(provider) = &provider
+            && let Some(refresh) = &record.tokens.refresh
+            && let Err(e) = provider
                 .revoke(
                     refresh,
                     &state.config.client_id,
@@ -217,13 +229,14 @@ pub async fn logout(
             tracing::warn!(error = %e, "revoking the refresh token at logout failed");
         }
         state.sessions.delete(&id).await?;
-        end_session_url = state
-            .provider
-            .end_session_url(
-                record.tokens.id_token.as_ref(),
-                &state.config.client_id,
-                &format!("{}/", state.public_url),
-            )
+        end_session_url = provider
+            .and_then(|p| {
+                p.end_session_url(
+                    record.tokens.id_token.as_ref(),
+                    &state.config.client_id,
+                    &format!("{}/", state.public_url),
+                )
+            })
             .map(|u| u.to_string());
         tracing::info!("signed out");
     }

@@ -99,10 +99,10 @@ async fn validate(state: &AppState, token: &str) -> Result<LogoutClaims, Invalid
     if header.alg != Algorithm::RS256 {
         return Err(Invalid::Token("algorithm must be RS256".into()));
     }
-    let keys: JwkSet = state
-        .provider
+    let provider = state.provider().map_err(|_| Invalid::Keys)?;
+    let keys: JwkSet = provider
         .http()
-        .get(state.provider.jwks_url())
+        .get(provider.jwks_url())
         .send()
         .await
         .map_err(|_| Invalid::Keys)?
@@ -117,7 +117,7 @@ async fn validate(state: &AppState, token: &str) -> Result<LogoutClaims, Invalid
     .ok_or_else(|| Invalid::Token("signed with an unknown key".into()))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| Invalid::Token(e.to_string()))?;
     let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[state.provider.issuer()]);
+    validation.set_issuer(&[provider.issuer()]);
     validation.set_audience(&[state.config.client_id.as_str()]);
     validation.set_required_spec_claims(&["iss", "aud", "exp", "iat"]);
     validation.leeway = 30;

@@ -105,8 +105,15 @@ async fn callback_inner(
             ),
         ));
     }
-    state
-        .provider
+    let provider = state.provider().map_err(|e| {
+        refuse(
+            headers,
+            e,
+            "Sign-in service unavailable",
+            "The sign-in service could not be reached. Try again in a few seconds.",
+        )
+    })?;
+    provider
         .check_response_issuer(params.iss.as_deref())
         .map_err(|detail| bad("Sign-in failed", &format!("{detail}. {restart}")))?;
     let existing = current_session(state, jar)
@@ -123,8 +130,7 @@ async fn callback_inner(
         ));
     };
 
-    let grant = match state
-        .provider
+    let grant = match provider
         .exchange_code(&code, &login.pkce_verifier, &login.nonce)
         .await
     {
@@ -162,8 +168,7 @@ async fn callback_inner(
     })?;
     let Some(tenant) = choose_tenant(state, &userinfo.tenants) else {
         if let Some(refresh) = &grant.refresh {
-            let _ = state
-                .provider
+            let _ = provider
                 .revoke(
                     refresh,
                     &state.config.client_id,

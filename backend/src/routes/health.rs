@@ -14,28 +14,36 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The store answers and the issuer's discovery document can be fetched.
+/// The store answers, the provider has been discovered and its discovery
+/// document can be fetched; otherwise 503 with the reason.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let store_ok = state.sessions.store().ping().await.is_ok();
     let discovery = format!(
         "{}/.well-known/openid-configuration",
         state.issuer.trim_end_matches('/')
     );
-    let issuer_ok = matches!(
-        state.api_http.get(&discovery).send().await,
-        Ok(r) if r.status().is_success()
-    );
+    let waiting = state.provider_cell.reason();
+    let issuer_ok = waiting.is_none()
+        && matches!(
+            state.api_http.get(&discovery).send().await,
+            Ok(r) if r.status().is_success()
+        );
     let status = if store_ok && issuer_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    (
-        status,
-        Json(serde_json::json!({ "store": word(store_ok), "issuer": word(issuer_ok) })),
-    )
-        .into_response()
+    let mut body = serde_json::json!({ "store": word(store_ok), "issuer": word(issuer_ok) });
+    if let Some(reason) = waiting {
+        body["reason"] = format!(
+            "the provider has not been discovered yet (retrying in the background): {reason}"
+        )
+        .into();
+    } else if !issuer_ok {
+        body["reason"] = "the issuer's discovery document cannot be fetched".into();
+    }
+    (status, Json(body)).into_response()
 }
 
 /// Prometheus text exposition.

@@ -106,7 +106,7 @@ async fn security_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&state.csp) {
+    if let Ok(csp) = HeaderValue::from_str(state.csp()) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(

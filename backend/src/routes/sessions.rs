@@ -99,8 +99,8 @@ pub async fn list(
 pub async fn end_session(state: &AppState, sub: &str, key: &str) -> Result<(), AppError> {
     if let Some(record) = state.sessions.load_key(key).await.ok().flatten()
         && let Some(refresh) = &record.tokens.refresh
-        && let Err(e) = state
-            .provider
+        && let Ok(provider) = state.provider()
+        && let Err(e) = provider
             .revoke(
                 refresh,
                 &state.config.client_id,

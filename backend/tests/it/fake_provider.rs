@@ -170,6 +170,14 @@ impl Fake {
 
 pub async fn start() -> (Fake, String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener).await
+}
+
+/// The fake provider on `listener` (a test that brings the provider up
+/// after the backend binds the address it told the backend).
+pub async fn start_on(
+    listener: tokio::net::TcpListener,
+) -> (Fake, String, tokio::task::JoinHandle<()>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let fake = Fake(Arc::new(Mutex::new(Inner {
         issuer: url.clone(),

@@ -35,3 +35,119 @@ async fn a_second_backend_on_the_same_sqlite_file_fails_fast() {
         .expect("starts once the first stopped");
     second.shutdown().await;
 }
+
+/// The backend starts before its provider: not ready (with the reason) and
+/// a clear 503 sign-in page, never a 500; once the provider is up, discovery
+/// is retried in the background and sign-in works without a restart.
+#[tokio::test]
+async fn the_backend_starts_before_its_provider() {
+    // A free address, with nothing listening on it yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let issuer = format!("http://{addr}");
+    let mut config = giponext_bff::Config::for_tests();
+    config.upstream = giponext_bff::config::Upstream::External {
+        issuer: issuer.clone(),
+        api_base: url::Url::parse(&issuer).unwrap(),
+    };
+    config.client_id = crate::fake_provider::CLIENT_ID.into();
+    config.client_secret = giponext_bff::types::Secret::new(crate::fake_provider::CLIENT_SECRET);
+    let bff = giponext_bff::serve(config)
+        .await
+        .expect("starts without its provider");
+    let client = crate::support::Client::new(bff.url());
+
+    let ready = client.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.json()["issuer"], "unavailable");
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not been discovered yet"),
+        "{}",
+        ready.body
+    );
+    let page = client.get("/auth/login").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(
+        page.body.contains("Sign-in service unavailable"),
+        "{}",
+        page.body
+    );
+    let problem = client
+        .send(
+            reqwest::Method::GET,
+            "/auth/login",
+            &[("accept", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(problem.status, 503);
+    assert_eq!(problem.header("retry-after"), "5");
+    assert_eq!(problem.json()["type"], "upstream_unavailable");
+    // Signed out, signing out still works (nothing to revoke).
+    let out = client
+        .send(
+            reqwest::Method::POST,
+            "/auth/logout",
+            &[("x-csrf", "1")],
+            None,
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+
+    // The provider comes up.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (_fake, _, _task) = crate::fake_provider::start_on(listener).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ready = client.get("/readyz").await;
+        if ready.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not ready: {}",
+            ready.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let start = client.get("/auth/login?return_to=%2Finvoices").await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    assert!(start.location().starts_with(&format!("{issuer}/authorize")));
+    assert!(
+        start
+            .header("content-security-policy")
+            .contains(&format!("form-action 'self' {issuer}")),
+        "{}",
+        start.header("content-security-policy")
+    );
+    let at_provider = client.get(start.location()).await;
+    let callback = client.get(at_provider.location()).await;
+    assert_eq!(callback.status, 302, "{}", callback.body);
+    assert_eq!(callback.location(), "/invoices");
+    assert!(client.session().await.authenticated);
+    bff.shutdown().await;
+}
+
+/// The operator's mistakes still fail fast: a discovery document that
+/// names another issuer.
+#[tokio::test]
+async fn a_discovery_document_of_another_issuer_fails_fast() {
+    let (fake, url, _task) = crate::fake_provider::start().await;
+    fake.with(|i| i.issuer = "https://elsewhere.example".into());
+    let mut config = giponext_bff::Config::for_tests();
+    config.upstream = giponext_bff::config::Upstream::External {
+        issuer: url.clone(),
+        api_base: url::Url::parse(&url).unwrap(),
+    };
+    let error = match giponext_bff::serve(config).await {
+        Ok(_) => panic!("started against a provider naming another issuer"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("GIPONEXT_ISSUER"), "{error}");
+    assert!(error.contains("does not fit this issuer"), "{error}");
+}
