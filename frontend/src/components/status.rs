@@ -2,7 +2,7 @@
 
 use giponext_shared::features::FEATURES;
 use giponext_shared::session::{FeatureReason, ProblemType};
-use giponext_shared::{FeatureId, ScopeSet};
+use giponext_shared::{FeatureId, Scope, ScopeSet};
 use leptos::prelude::*;
 
 use crate::api::{Failure, login_url};
@@ -69,7 +69,19 @@ pub fn FailureView(
         }
         _ => {}
     }
-    let (message, action) = describe(&failure);
+    // Signing in again asks for what was granted: a session the backend
+    // lost entirely would otherwise come back with the essentials only.
+    let granted: Vec<Scope> = session
+        .info()
+        .map(|i| {
+            i.scopes
+                .granted
+                .iter()
+                .filter(|s| !s.is_protocol())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (message, action) = describe(&failure, &granted);
     let retry = retry.filter(|_| failure.is_transient() || action.is_none());
     view! {
         <div class="error" role="alert">
@@ -87,10 +99,10 @@ pub fn FailureView(
     .into_any()
 }
 
-fn describe(failure: &Failure) -> (String, Option<(String, &'static str)>) {
+fn describe(failure: &Failure, granted: &[Scope]) -> (String, Option<(String, &'static str)>) {
     let sign_in = || {
         Some((
-            login_url(&[], &current_path()),
+            login_url(granted, &current_path()),
             tr!("Accedi di nuovo", "Sign in again"),
         ))
     };
