@@ -3,6 +3,8 @@
 //! `reauth_required`, the console offers to sign in again, and the user
 //! comes back to the same form with the draft restored.
 
+use anyhow::Context;
+use giponext_bff::types::SessionId;
 use giponext_sandbox::users::{MARIO, TENANT_MAIN};
 use giponext_shared::fiscal_code::FiscalCode;
 
@@ -70,6 +72,58 @@ async fn patient_draft_survives_an_expired_session() {
         w.find("#p-first").await?;
         assert!(!w.has("[data-test=draft-restored]").await?);
         assert_eq!(w.value("#p-first").await?, "");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_draft_survives_the_session_ending_on_the_backend() {
+    run("report_draft_after_session_deleted", async |w: &World| {
+        w.open("/auth/login?scope=giponext.medicalreports&return_to=%2Freports")
+            .await?;
+        w.sign_in_at_provider(MARIO, &[]).await?;
+        w.wait_path(|p| p == "/reports", "/reports").await?;
+        let patient = w.choose_first("#report-patient").await?;
+        w.type_into("#report-title", "Ecografia addome").await?;
+        w.type_into("#report-body", "Fegato nei limiti.").await?;
+        // The backend forgets the session (idle timeout, signed out from
+        // another device...) while the user types.
+        let cookie = w.browser.get_named_cookie("gx_session").await?;
+        let id = SessionId::from_cookie(cookie.value()).context("a session cookie")?;
+        w.bff().state().sessions.delete(&id).await?;
+        w.click("form button[type=submit]").await?;
+        let again = w.find("[role=alert] a.button").await?;
+        let href = again.attr("href").await?.unwrap_or_default();
+        // Back to this page, asking again for what was granted (the backend
+        // no longer knows it).
+        assert!(href.ends_with("return_to=%2Freports"), "{href}");
+        assert!(href.contains("giponext.medicalreports"), "{href}");
+        again.click().await?;
+        w.sign_in_at_provider(MARIO, &[]).await?;
+        w.wait_path(|p| p == "/reports", "/reports").await?;
+        w.find("[data-test=draft-restored]").await?;
+        assert_eq!(w.value("#report-title").await?, "Ecografia addome");
+        assert_eq!(w.value("#report-body").await?, "Fegato nei limiti.");
+        let start = std::time::Instant::now();
+        while w.value("#report-patient").await? != patient {
+            anyhow::ensure!(start.elapsed().as_secs() < 20, "patient not restored");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        w.click("form button[type=submit]").await?;
+        w.find("[data-test=report-saved]").await?;
+        let reports = w
+            .api_get(&format!(
+                "/v2/tenants/{TENANT_MAIN}/medicalreports?patientId={patient}&limit=100"
+            ))
+            .await?;
+        let saved = reports["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["title"] == "Ecografia addome")
+            .with_context(|| format!("the report in {reports}"))?;
+        assert_eq!(saved["body"], "Fegato nei limiti.", "{saved}");
         Ok(())
     })
     .await;

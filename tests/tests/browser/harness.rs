@@ -269,6 +269,11 @@ impl World {
         Ok(v)
     }
 
+    /// The backend (its session store, for tests that end a session).
+    pub fn bff(&self) -> &RunningBff {
+        &self.bff
+    }
+
     /// The sandbox the backend embeds (test hooks: revoke or shrink grants).
     pub fn sandbox(&self) -> &giponext_sandbox::RunningSandbox {
         self.bff
