@@ -63,7 +63,23 @@ pub async fn run() -> anyhow::Result<Outcome> {
 async fn build() -> anyhow::Result<PathBuf> {
     let root = repo_root();
     let dist = root.join("target/bench-console");
+    // The project's tools first on PATH (wasm-opt from npm under `.tools/`,
+    // cargo-installed trunk and wasm-bindgen), as `cargo xtask bundle` does:
+    // trunk runs offline and never downloads them.
+    let tools = Command::new("bash")
+        .arg(root.join("scripts/ensure-tools.sh"))
+        .arg("path")
+        .output()
+        .await
+        .context("running scripts/ensure-tools.sh path")?;
+    let path = format!(
+        "{}:{}",
+        String::from_utf8_lossy(&tools.stdout).trim(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let status = Command::new("trunk")
+        .env("PATH", path)
+        .env("TRUNK_SKIP_VERSION_CHECK", "true")
         // The same size-optimised profile as `cargo xtask bundle` and the
         // production build, so the measured size is the shipped size.
         .args([

@@ -5,12 +5,30 @@
 //! own; the bearer header passes through). wrk, same concurrency, same
 //! machine.
 
+use std::time::Duration;
+
 use crate::stack::{PATIENTS_PAGE, Stack, bearer_token, sandbox_config};
 use crate::stats::{ms, ratio};
-use crate::tools::{Nginx, WrkResult, wrk};
+use crate::tools::{Nginx, WrkResult, cpu_time, cpu_time_with_children, wrk};
 
 /// The concurrencies measured.
 pub const CONCURRENCY: [u32; 3] = [1, 16, 64];
+
+/// Seconds of load per target before the first measurement (connection
+/// pools, caches, nginx's upstream keep-alive).
+const WARM_UP_SECONDS: u32 = 2;
+
+/// One wrk run and the CPU it cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// What wrk saw.
+    pub wrk: WrkResult,
+    /// CPU of this process (sandbox, and the backend when it is the target)
+    /// per request.
+    pub own_cpu: Duration,
+    /// CPU of the nginx processes per request.
+    pub nginx_cpu: Duration,
+}
 
 /// One concurrency level's three measurements.
 #[derive(Debug, Clone, Copy)]
@@ -18,11 +36,48 @@ pub struct Row {
     /// wrk connections.
     pub connections: u32,
     /// Through the backend.
-    pub backend: WrkResult,
+    pub backend: Run,
     /// Straight to the sandbox API.
-    pub direct: WrkResult,
+    pub direct: Run,
     /// Through nginx.
-    pub nginx: WrkResult,
+    pub nginx: Run,
+}
+
+impl Row {
+    /// CPU the backend hop adds per request (this process's CPU per request
+    /// through the backend minus straight to the sandbox).
+    pub fn backend_hop_cpu(&self) -> f64 {
+        self.backend.own_cpu.as_secs_f64() - self.direct.own_cpu.as_secs_f64()
+    }
+
+    /// CPU the nginx hop adds per request (nginx's CPU plus the change in
+    /// this process's).
+    pub fn nginx_hop_cpu(&self) -> f64 {
+        self.nginx.nginx_cpu.as_secs_f64() + self.nginx.own_cpu.as_secs_f64()
+            - self.direct.own_cpu.as_secs_f64()
+    }
+}
+
+/// Runs wrk (off the runtime that serves the backend and the sandbox) and
+/// measures the CPU this process and nginx spent per request meanwhile.
+async fn measure(
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    headers: &[String],
+    nginx_pid: u32,
+) -> anyhow::Result<Run> {
+    let own = std::process::id();
+    let (own_before, nginx_before) = (cpu_time(own), cpu_time_with_children(nginx_pid));
+    let (url, headers) = (url.to_owned(), headers.to_vec());
+    let result =
+        tokio::task::spawn_blocking(move || wrk(&url, connections, seconds, &headers)).await??;
+    let per_request = |d: Duration| d.div_f64(result.requests.max(1) as f64);
+    Ok(Run {
+        wrk: result,
+        own_cpu: per_request(cpu_time(own).saturating_sub(own_before)),
+        nginx_cpu: per_request(cpu_time_with_children(nginx_pid).saturating_sub(nginx_before)),
+    })
 }
 
 /// Runs the benchmark, `seconds` per measurement; prints and returns the rows.
@@ -58,15 +113,19 @@ pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
         anyhow::ensure!(status.is_success(), "{url} answered {status}");
     }
 
+    for (url, headers) in [
+        (&direct_url, &bearer),
+        (&nginx_url, &bearer),
+        (&backend_url, &browser),
+    ] {
+        measure(url, 16, WARM_UP_SECONDS, headers, nginx.pid).await?;
+    }
+
     let mut rows = Vec::new();
     for c in CONCURRENCY {
-        // wrk blocks; run it off the runtime that serves the backend.
-        let run = |url: String, headers: Vec<String>| {
-            tokio::task::spawn_blocking(move || wrk(&url, c, seconds, &headers))
-        };
-        let direct = run(direct_url.clone(), bearer.clone()).await??;
-        let nginx_r = run(nginx_url.clone(), bearer.clone()).await??;
-        let backend = run(backend_url.clone(), browser.clone()).await??;
+        let direct = measure(&direct_url, c, seconds, &bearer, nginx.pid).await?;
+        let nginx_r = measure(&nginx_url, c, seconds, &bearer, nginx.pid).await?;
+        let backend = measure(&backend_url, c, seconds, &browser, nginx.pid).await?;
         let row = Row {
             connections: c,
             backend,
@@ -84,25 +143,35 @@ pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
 
 fn print_row(r: &Row) {
     println!("-- concurrency {} --", r.connections);
-    for (name, w) in [
+    for (name, run) in [
         ("backend", r.backend),
         ("direct", r.direct),
         ("nginx", r.nginx),
     ] {
+        let w = run.wrk;
         println!(
-            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}",
+            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}  CPU/request: this process {:.0} us, nginx {:.0} us",
             w.rps,
             ms(w.p50),
             ms(w.p99),
-            w.errors
+            w.errors,
+            run.own_cpu.as_secs_f64() * 1e6,
+            run.nginx_cpu.as_secs_f64() * 1e6,
         );
     }
+    let (b, d, n) = (r.backend.wrk, r.direct.wrk, r.nginx.wrk);
     println!(
         "  ratio req/s backend/nginx {:.2}, backend/direct {:.2}; added p99 vs direct {}, vs nginx {}",
-        ratio(r.backend.rps, r.nginx.rps),
-        ratio(r.backend.rps, r.direct.rps),
-        signed_ms(r.backend.p99.as_secs_f64() - r.direct.p99.as_secs_f64()),
-        signed_ms(r.backend.p99.as_secs_f64() - r.nginx.p99.as_secs_f64()),
+        ratio(b.rps, n.rps),
+        ratio(b.rps, d.rps),
+        signed_ms(b.p99.as_secs_f64() - d.p99.as_secs_f64()),
+        signed_ms(b.p99.as_secs_f64() - n.p99.as_secs_f64()),
+    );
+    println!(
+        "  CPU the hop adds per request: backend {:.0} us, nginx {:.0} us -> nginx/backend {:.2}",
+        r.backend_hop_cpu() * 1e6,
+        r.nginx_hop_cpu() * 1e6,
+        ratio(r.nginx_hop_cpu(), r.backend_hop_cpu()),
     );
 }
 
@@ -111,10 +180,10 @@ fn signed_ms(secs: f64) -> String {
 }
 
 fn print_verdict(rows: &[Row]) {
-    let ratio_ok = rows.iter().all(|r| r.backend.rps >= r.nginx.rps);
+    let ratio_ok = rows.iter().all(|r| r.backend.wrk.rps >= r.nginx.wrk.rps);
     let p99_ok = rows
         .iter()
-        .all(|r| r.backend.p99.as_secs_f64() - r.direct.p99.as_secs_f64() < 0.001);
+        .all(|r| r.backend.wrk.p99.as_secs_f64() - r.direct.wrk.p99.as_secs_f64() < 0.001);
     println!(
         "  goal backend/nginx >= 1.0 at every concurrency: {}",
         if ratio_ok { "MET" } else { "NOT MET" }

@@ -117,11 +117,72 @@ fn parse_duration(v: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// CPU time (user + system, all threads) process `pid` has used so far,
+/// from `/proc/PID/stat`; zero if it cannot be read.
+pub fn cpu_time(pid: u32) -> Duration {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_cpu_ticks(&stat))
+        .map_or(Duration::ZERO, |ticks| {
+            Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+        })
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in ticks.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may hold spaces: the fields follow its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+}
+
+/// The parent process id in a `/proc/PID/stat` line.
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// CPU time of `pid` and its direct children (nginx's master and workers).
+pub fn cpu_time_with_children(pid: u32) -> Duration {
+    let mut total = cpu_time(pid);
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            if parse_ppid(&stat) == Some(pid) {
+                total += cpu_time(child);
+            }
+        }
+    }
+    total
+}
+
 /// An nginx reverse proxy on a free port in front of `upstream`
 /// (`127.0.0.1:PORT`), configured from `bench/nginx/nginx.conf`.
 pub struct Nginx {
     /// The port it listens on.
     pub port: u16,
+    /// The master process id.
+    pub pid: u32,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -155,10 +216,12 @@ impl Nginx {
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting nginx")?;
+        let pid = child.id();
         let child = ChildGuard(child);
         wait_for_port(port).await?;
         Ok(Nginx {
             port,
+            pid,
             _child: child,
             _dir: dir,
         })
@@ -267,5 +330,14 @@ Transfer/sec:      2.00MB
         assert_eq!(r.requests, 60000);
         assert_eq!(r.errors, 10);
         assert!(parse_wrk("nothing").is_err());
+    }
+
+    #[test]
+    fn parses_cpu_ticks_and_parent() {
+        let stat = "4167 (a (b) c) R 4164 4164 18239 0 -1 4194304 121 0 0 0 250 31 7 9 20 0 1";
+        assert_eq!(parse_cpu_ticks(stat), Some(281));
+        assert_eq!(parse_ppid(stat), Some(4164));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert!(cpu_time(std::process::id()) < Duration::from_secs(3600));
     }
 }
