@@ -134,24 +134,21 @@ pub async fn fresh_record(
     if !force && !seen.needs_refresh(leeway, Utc::now()) {
         return Ok(seen);
     }
-    let guard = state.sessions.lock(id).await?;
-    let current = state
-        .sessions
-        .load(id)
-        .await?
-        .ok_or(FreshError::App(AppError::Unauthenticated))?;
-    if current.reauth_required {
-        return Err(reauth().into());
+    // The in-process lock first: a request of this instance that waited
+    // for a sibling's refresh re-reads the record and adopts its token
+    // without a Redis lock round trip; only the first takes the cluster
+    // lease (and re-reads once more under it).
+    let local = state.sessions.lock_local(id).await;
+    let current = load_current(state, id).await?;
+    if let Some(adopted) = adopt(state, &seen, &current, needs) {
+        return adopted;
     }
-    // Another request refreshed while we waited: never refresh twice in a
-    // row (the second would spend the rotated token). Its token is used only
-    // if it covers what this call needs.
-    if !current.tokens.access.matches(seen.tokens.access.expose()) {
-        let adopted = covering(current, needs);
-        state.metrics.refresh_wait(adopted.is_ok());
-        if adopted.is_err() {
-            tracing::info!("a sibling's refresh does not cover this call's scopes: not used");
-        }
+    let guard = state.sessions.upgrade(id, local).await?;
+    let current = match guard.lease() {
+        None => current,
+        Some(_) => load_current(state, id).await?,
+    };
+    if let Some(adopted) = adopt(state, &seen, &current, needs) {
         return adopted;
     }
     let Some(refresh_token) = current.tokens.refresh.clone() else {
@@ -219,6 +216,38 @@ pub async fn fresh_record(
             Err(AppError::UpstreamUnavailable(format!("token refresh failed: {e}")).into())
         }
     }
+}
+
+async fn load_current(state: &AppState, id: &SessionId) -> Result<SessionRecord, FreshError> {
+    let current = state
+        .sessions
+        .load(id)
+        .await?
+        .ok_or(FreshError::App(AppError::Unauthenticated))?;
+    if current.reauth_required {
+        return Err(reauth().into());
+    }
+    Ok(current)
+}
+
+/// Another request refreshed while this one waited: never refresh twice in
+/// a row (the second would spend the rotated token). Its token is used only
+/// if it covers what this call needs. `None`: nobody refreshed.
+fn adopt(
+    state: &AppState,
+    seen: &SessionRecord,
+    current: &SessionRecord,
+    needs: ScopeSet,
+) -> Option<Result<SessionRecord, FreshError>> {
+    if current.tokens.access.matches(seen.tokens.access.expose()) {
+        return None;
+    }
+    let adopted = covering(current.clone(), needs);
+    state.metrics.refresh_wait(adopted.is_ok());
+    if adopted.is_err() {
+        tracing::info!("a sibling's refresh does not cover this call's scopes: not used");
+    }
+    Some(adopted)
 }
 
 async fn mark_reauth(

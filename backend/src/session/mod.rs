@@ -151,6 +151,16 @@ pub struct SessionGuard {
     lease: Option<Lease>,
 }
 
+impl SessionGuard {
+    /// The cluster lease (Redis only), e.g. for its fencing value.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+}
+
+/// The in-process part of a session's lock (see [`Sessions::lock_local`]).
+pub struct LocalGuard(tokio::sync::OwnedMutexGuard<()>);
+
 /// Sessions and login states, sealed in a store.
 #[derive(Clone)]
 pub struct Sessions {
@@ -206,6 +216,31 @@ impl Sessions {
     /// The lock of any stored key (sessions, user indexes).
     pub async fn lock_named(&self, key: &str) -> Result<SessionGuard, SessionError> {
         let local = self.local_lock(key).lock_owned().await;
+        self.upgrade_named(key, local).await
+    }
+
+    /// Only the in-process part of the session's lock: enough to re-read
+    /// the record after a sibling's refresh. Take the whole lock with
+    /// [`Sessions::upgrade`] before writing.
+    pub async fn lock_local(&self, id: &SessionId) -> LocalGuard {
+        LocalGuard(self.local_lock(&id.store_key()).lock_owned().await)
+    }
+
+    /// The whole lock from its in-process part: adds the cluster lease with
+    /// Redis (nothing to add with SQLite).
+    pub async fn upgrade(
+        &self,
+        id: &SessionId,
+        local: LocalGuard,
+    ) -> Result<SessionGuard, SessionError> {
+        self.upgrade_named(&id.store_key(), local.0).await
+    }
+
+    async fn upgrade_named(
+        &self,
+        key: &str,
+        local: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<SessionGuard, SessionError> {
         let lease = match &self.cluster {
             Some(redis) => Some(redis.lock(key).await?),
             None => None,
@@ -307,8 +342,11 @@ impl Sessions {
         self.put(&id.store_key(), record, expires_at).await
     }
 
-    /// Destroys the session.
+    /// Destroys the session, under its lock: a refresh running elsewhere
+    /// finishes first, and a late holder of an expired lease (its fencing
+    /// value is now older) cannot write the session back.
     pub async fn delete(&self, id: &SessionId) -> Result<(), SessionError> {
+        let _guard = self.lock(id).await?;
         Ok(self.store.delete(&id.store_key()).await?)
     }
 

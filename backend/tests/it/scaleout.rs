@@ -205,6 +205,17 @@ async fn one_session_across_instances_and_one_refresh_for_500_concurrent_calls()
         metrics.contains("bff_refresh_total{outcome=\"ok\"} 1"),
         "{metrics}"
     );
+    // The calls that waited for the refresh adopted its token.
+    let adopted: u64 = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("bff_refresh_waits_total{result=\"adopted\"} "))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(adopted >= 1, "{metrics}");
+    assert!(
+        metrics.contains("bff_refresh_waits_total{result=\"not_adopted\"} 0"),
+        "{metrics}"
+    );
     Arc::into_inner(c).unwrap().shutdown().await;
 }
 

@@ -152,12 +152,10 @@ async fn a_late_lock_holder_cannot_overwrite_a_newer_write() {
     );
     use giponext_bff::session::SessionStore as _;
     assert_eq!(store.get(key).await.unwrap().unwrap(), b"tokens-2");
-    assert_eq!(
-        store
-            .stats()
-            .fenced
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
+    let metrics = giponext_bff::session::redis::render_lock_stats(store.stats());
+    assert!(
+        metrics.contains("bff_refresh_lock_fenced_total 2"),
+        "{metrics}"
     );
     drop(new);
     drop(old);
@@ -232,4 +230,56 @@ async fn a_waiter_never_adopts_a_refresh_that_lacks_its_scopes() {
     assert_eq!(list.json()["type"], "scope_missing");
     assert_eq!(list.json()["scope"], "giponext.patients");
     c.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ended_session_is_not_written_back_by_a_late_holder() {
+    use giponext_bff::session::{SessionError, SessionKey, Sessions};
+    let redis = RedisServer::start(false).await;
+    let key = SessionKey::generate();
+    let instance = || async {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        Sessions::clustered(store.with_lease(Duration::from_millis(300)), &key)
+    };
+    let (a, b) = (instance().await, instance().await);
+    let now = Utc::now();
+    let record = giponext_bff::session::SessionRecord {
+        user: giponext_shared::session::SessionUser {
+            sub: "u".into(),
+            name: "U".into(),
+            email: None,
+        },
+        tenant: giponext_shared::api::TenantRef {
+            id: TENANT.into(),
+            name: "T".into(),
+        },
+        granted: ScopeSet::of(&[Scope::OpenId, Scope::Patients]),
+        declined: vec![],
+        tokens: giponext_bff::session::Tokens {
+            access: giponext_bff::types::Secret::new("access"),
+            access_expires_at: now,
+            refresh: Some(giponext_bff::types::Secret::new("refresh")),
+            id_token: None,
+        },
+        reauth_required: false,
+        created_at: now,
+        last_seen_at: now,
+    };
+    let id = giponext_bff::types::SessionId::generate();
+    let until = Utc::now() + chrono::Duration::minutes(5);
+    a.save(&id, &record, until).await.unwrap();
+
+    // Instance A takes the lock for a refresh and stalls past its lease;
+    // meanwhile the user signs out on instance B.
+    let late = a.lock(&id).await.unwrap();
+    late.lease().unwrap().stop_renewing();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    b.delete(&id).await.unwrap();
+    // A's write (say, its refreshed tokens) is refused: the session stays
+    // ended.
+    assert!(matches!(
+        a.save_locked(&id, &record, until, &late).await,
+        Err(SessionError::LeaseLost)
+    ));
+    assert!(b.load(&id).await.unwrap().is_none());
 }
