@@ -5,7 +5,9 @@
 //!   is kept server-side, one-time, for `login_ttl` (10 min), under a random
 //!   id in the Lax `gx_login` cookie scoped to `/auth` (RFC 9700 §2.1,
 //!   §4.7): a callback without that cookie, with another state, or replayed
-//!   after use fails.
+//!   after use fails. A browser may have several sign-ins pending (tabs),
+//!   at most [`MAX_PENDING`](crate::routes::pending::MAX_PENDING); see
+//!   [`pending`](crate::routes::pending).
 //! - The callback checks RFC 9207 `iss` before anything else is done with
 //!   the response, and validates the ID token (signature, iss, aud, exp,
 //!   nonce) before a session exists.
@@ -149,6 +151,10 @@ pub async fn login(
     let request = provider.authorization_request(requested);
     let login_id = Secret::random();
     let ttl = state.config.timings.login_ttl;
+    let mut pending = crate::routes::pending::PendingSignIns::parse(
+        jar.get(state.cookies.login).map(|c| c.value()),
+    );
+    let dropped = pending.push(login_id.clone(), &request.state);
     let login = LoginState {
         state: request.state,
         pkce_verifier: request.pkce_verifier,
@@ -164,11 +170,14 @@ pub async fn login(
     {
         return AppError::from(e).into_response();
     }
-    let jar = jar.add(
-        state
-            .cookies
-            .login_cookie(login_id.expose(), ttl.as_secs() as i64),
-    );
+    // Beyond the bound: the oldest sign-in of this browser ends.
+    for old in dropped {
+        let _ = state.sessions.take_login(&old).await;
+    }
+    let jar = jar.add(state.cookies.login_cookie(
+        &pending.cookie_value().unwrap_or_default(),
+        ttl.as_secs() as i64,
+    ));
     tracing::info!(requested = %requested, incremental = %incremental, "sign-in started");
     no_store((jar, found(request.url.as_str())).into_response())
 }

@@ -23,6 +23,7 @@ use crate::error::AppError;
 use crate::metrics::{ConsentOutcome, LoginOutcome};
 use crate::oidc::OidcError;
 use crate::routes::auth::refuse;
+use crate::routes::pending::PendingSignIns;
 use crate::routes::{current_session, found, no_store};
 use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
 use crate::types::{Secret, SessionId};
@@ -38,18 +39,35 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    // Whatever happens, the pre-login cookie is spent.
-    let login_id = jar.get(state.cookies.login).map(|c| Secret::new(c.value()));
-    let jar = jar.add(state.cookies.clear_login());
-    let outcome = callback_inner(&state, &jar, &headers, query.as_deref(), login_id).await;
+    // The sign-in this callback belongs to is spent, whatever happens; the
+    // browser's other pending sign-ins (other tabs) stay unless the callback
+    // matches none of them.
+    let mut pending = PendingSignIns::parse(jar.get(state.cookies.login).map(|c| c.value()));
+    let outcome = callback_inner(&state, &jar, &headers, query.as_deref(), &mut pending).await;
+    let login_cookie = match pending.cookie_value() {
+        Some(value) => state
+            .cookies
+            .login_cookie(&value, state.config.timings.login_ttl.as_secs() as i64),
+        None => state.cookies.clear_login(),
+    };
     let response = match outcome {
-        Ok((jar, response)) => (jar, response).into_response(),
+        Ok((jar, response)) => (jar.add(login_cookie), response).into_response(),
         Err(response) => {
             state.metrics.login(LoginOutcome::Rejected);
-            (jar, response).into_response()
+            (jar.add(login_cookie), response).into_response()
         }
     };
     no_store(response)
+}
+
+/// Spends every pending sign-in of this browser (a callback that belongs to
+/// none of them).
+async fn spend_all(state: &AppState, pending: &mut PendingSignIns) {
+    for id in pending.drain() {
+        if let Err(e) = state.sessions.take_login(&id).await {
+            tracing::warn!(error = %e, "spending a pending sign-in failed");
+        }
+    }
 }
 
 async fn callback_inner(
@@ -57,7 +75,7 @@ async fn callback_inner(
     jar: &CookieJar,
     headers: &HeaderMap,
     query: Option<&str>,
-    login_id: Option<Secret>,
+    pending: &mut PendingSignIns,
 ) -> Result<(CookieJar, Response), Response> {
     let bad = |title: &str, detail: &str| {
         refuse(
@@ -67,20 +85,29 @@ async fn callback_inner(
             detail,
         )
     };
-    let params = CallbackParams::parse(query).map_err(|_| {
-        bad(
-            "Sign-in failed",
-            "The answer from the sign-in service is malformed.",
-        )
-    })?;
     let restart = "Start again from GipoNext Connect's sign-in.";
-    let Some(login_id) = login_id else {
+    if pending.is_empty() {
         return Err(bad(
             "Sign-in expired",
             &format!(
                 "This sign-in was not started in this browser or took longer than 10 minutes. {restart}"
             ),
         ));
+    }
+    let mismatch = format!(
+        "The answer does not belong to the sign-in started here (state mismatch). {restart}"
+    );
+    let Ok(params) = CallbackParams::parse(query) else {
+        spend_all(state, pending).await;
+        return Err(bad(
+            "Sign-in failed",
+            "The answer from the sign-in service is malformed.",
+        ));
+    };
+    let sent_state = params.state.as_deref().unwrap_or("");
+    let Some(login_id) = pending.remove_matching(sent_state) else {
+        spend_all(state, pending).await;
+        return Err(bad("Sign-in failed", &mismatch));
     };
     let login = state
         .sessions
@@ -93,17 +120,9 @@ async fn callback_inner(
                 &format!("This sign-in has already been completed or has expired. {restart}"),
             )
         })?;
-    if !params
-        .state
-        .as_deref()
-        .is_some_and(|s| login.state.matches(s))
-    {
-        return Err(bad(
-            "Sign-in failed",
-            &format!(
-                "The answer does not belong to the sign-in started here (state mismatch). {restart}"
-            ),
-        ));
+    if !login.state.matches(sent_state) {
+        spend_all(state, pending).await;
+        return Err(bad("Sign-in failed", &mismatch));
     }
     let provider = state.provider().map_err(|e| {
         refuse(

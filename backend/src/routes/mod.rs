@@ -6,6 +6,7 @@ pub mod backchannel;
 mod callback;
 mod health;
 mod pages;
+pub mod pending;
 mod session_info;
 pub mod sessions;
 

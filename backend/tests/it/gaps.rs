@@ -151,3 +151,94 @@ async fn a_discovery_document_of_another_issuer_fails_fast() {
     assert!(error.contains("GIPONEXT_ISSUER"), "{error}");
     assert!(error.contains("does not fit this issuer"), "{error}");
 }
+
+/// Starts a sign-in in a "tab" of `s`'s browser and takes it through the
+/// provider; returns the callback URL (not yet visited).
+async fn started_in_a_tab(s: &FakeSetup, return_to: &str) -> String {
+    let start = s
+        .client
+        .get(&format!("/auth/login?return_to={return_to}"))
+        .await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let at_provider = s.client.get(start.location()).await;
+    assert!(at_provider.status.is_redirection(), "{}", at_provider.body);
+    at_provider.location().to_owned()
+}
+
+/// Two tabs both start a sign-in; both callbacks complete, in either order,
+/// each landing on its own return_to, the second signing in again.
+#[tokio::test]
+async fn two_tabs_signing_in_both_complete_in_either_order() {
+    for first_finishes_first in [true, false] {
+        let s = FakeSetup::start().await;
+        let invoices = started_in_a_tab(&s, "%2Finvoices").await;
+        let patients = started_in_a_tab(&s, "%2Fpatients").await;
+        let (a, b, a_lands, b_lands) = if first_finishes_first {
+            (invoices, patients, "/invoices", "/patients")
+        } else {
+            (patients, invoices, "/patients", "/invoices")
+        };
+        let done = s.client.get(&a).await;
+        assert_eq!(done.status, 302, "{}", done.body);
+        assert_eq!(done.location(), a_lands);
+        let first_session = s.client.session_cookie().unwrap();
+        let user = s.client.session().await.user.unwrap().sub;
+
+        let done = s.client.get(&b).await;
+        assert_eq!(done.status, 302, "{}", done.body);
+        assert_eq!(done.location(), b_lands);
+        let session = s.client.session().await;
+        assert!(session.authenticated);
+        assert_eq!(session.user.unwrap().sub, user, "the same user");
+        assert_ne!(
+            s.client.session_cookie().unwrap(),
+            first_session,
+            "signing in again rotates the session id"
+        );
+        // Both are spent: replaying either is refused.
+        assert_eq!(s.client.get(&a).await.status, 400);
+        assert_eq!(s.client.get(&b).await.status, 400);
+        assert!(s.client.cookie("/auth/callback", "gx_login").is_none());
+    }
+}
+
+/// With two sign-ins pending, a callback this browser did not start (another
+/// state) is refused and spends both; another browser cannot use either.
+#[tokio::test]
+async fn pending_sign_ins_keep_every_login_csrf_protection() {
+    let s = FakeSetup::start().await;
+    let a = started_in_a_tab(&s, "%2Finvoices").await;
+    let b = started_in_a_tab(&s, "%2Fpatients").await;
+    let other_browser = crate::support::Client::new(s.bff.url());
+    let r = other_browser.get(&a).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("not started in this browser"), "{}", r.body);
+    assert!(other_browser.session_cookie().is_none());
+
+    let tampered = crate::support::with_param(&url::Url::parse(&a).unwrap(), "state", "x");
+    let r = s.client.get(tampered.as_str()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("state mismatch"), "{}", r.body);
+    for genuine in [a, b] {
+        let r = s.client.get(&genuine).await;
+        assert_eq!(r.status, 400, "spent by the tampered callback");
+        assert!(s.client.session_cookie().is_none());
+    }
+}
+
+/// At most `MAX_PENDING` sign-ins per browser: the oldest one ends.
+#[tokio::test]
+async fn pending_sign_ins_are_bounded() {
+    let s = FakeSetup::start().await;
+    let max = giponext_bff::routes::pending::MAX_PENDING;
+    let mut started = Vec::new();
+    for _ in 0..=max {
+        started.push(started_in_a_tab(&s, "%2F").await);
+    }
+    let newest = s.client.get(started.last().unwrap()).await;
+    assert_eq!(newest.status, 302, "{}", newest.body);
+    let second = s.client.get(&started[1]).await;
+    assert_eq!(second.status, 302, "{}", second.body);
+    let oldest = s.client.get(&started[0]).await;
+    assert_eq!(oldest.status, 400, "dropped: {}", oldest.body);
+}
