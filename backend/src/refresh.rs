@@ -157,7 +157,15 @@ pub async fn fresh_record(
         return Err(reauth().into());
     };
 
-    match state.provider()?.refresh(&refresh_token).await {
+    let refreshed = state
+        .provider()?
+        .refresh(
+            &refresh_token,
+            current.tokens.id_token.as_ref(),
+            &current.user.sub,
+        )
+        .await;
+    match refreshed {
         Ok(grant) => {
             let now = Utc::now();
             let mut next = current;
@@ -169,6 +177,10 @@ pub async fn fresh_record(
             };
             if let Some(rotated) = grant.refresh {
                 next.tokens.refresh = Some(rotated);
+            }
+            // Validated (OpenID Connect Core 12.2): the newest is the logout hint.
+            if let Some(id_token) = grant.id_token {
+                next.tokens.id_token = Some(id_token);
             }
             if let Some(scope) = grant.scope {
                 if scope.known != next.granted {
@@ -210,6 +222,18 @@ pub async fn fresh_record(
         {
             state.metrics.refresh(Err(false));
             Err(AppError::RateLimited { retry_after: None }.into())
+        }
+        Err(OidcError::Timeout) => {
+            state.metrics.refresh(Err(false));
+            Err(AppError::UpstreamTimeout.into())
+        }
+        Err(OidcError::BadIdToken(why)) => {
+            // The provider answered for someone else (or forged): this
+            // session can no longer be trusted; its refresh token is spent.
+            state.metrics.refresh(Err(true));
+            tracing::warn!(error = %why, "the refreshed ID token is not valid: sign-in required");
+            mark_reauth(state, id, current, &guard).await?;
+            Err(reauth().into())
         }
         Err(e) => {
             state.metrics.refresh(Err(false));

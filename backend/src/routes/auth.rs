@@ -16,6 +16,7 @@
 //!   (RFC 9700 §4.11).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -214,8 +215,17 @@ fn scope_not_registered(state: &AppState, headers: &HeaderMap, scopes: ScopeSet)
     )
 }
 
-/// `POST /auth/logout` (needs `X-CSRF: 1`): revokes the refresh token,
-/// destroys the session, and answers with the provider's end-session URL.
+/// How long logout waits for the provider's revocation: at most 2 s, and
+/// half the upstream timeout when that is shorter. A slower revocation
+/// goes on in the background; the user is signed out already.
+pub fn logout_revocation_wait(upstream_timeout: Duration) -> Duration {
+    (upstream_timeout / 2).min(Duration::from_secs(2))
+}
+
+/// `POST /auth/logout` (needs `X-CSRF: 1`): destroys the session first,
+/// then revokes its refresh token (waiting a bounded time, see
+/// [`logout_revocation_wait`]), and answers with the provider's
+/// end-session URL.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -224,20 +234,29 @@ pub async fn logout(
     require_csrf(&headers)?;
     let mut end_session_url = None;
     if let Some((id, record)) = current_session(&state, &jar).await? {
-        let provider = state.provider().ok();
-        if let Some(provider) = &provider
-            && let Some(refresh) = &record.tokens.refresh
-            && let Err(e) = provider
-                .revoke(
-                    refresh,
-                    &state.config.client_id,
-                    &state.config.client_secret,
-                )
-                .await
-        {
-            tracing::warn!(error = %e, "revoking the refresh token at logout failed");
-        }
         state.sessions.delete(&id).await?;
+        let provider = state.provider().ok();
+        if let Some(provider) = provider.clone()
+            && let Some(refresh) = record.tokens.refresh.clone()
+        {
+            let client_id = state.config.client_id.clone();
+            let client_secret = state.config.client_secret.clone();
+            let mut revocation = tokio::spawn(async move {
+                match provider.revoke(&refresh, &client_id, &client_secret).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revoking the refresh token at logout failed")
+                    }
+                }
+            });
+            let wait = logout_revocation_wait(state.config.timings.upstream_timeout);
+            if tokio::time::timeout(wait, &mut revocation).await.is_err() {
+                tracing::info!(
+                    waited_ms = wait.as_millis() as u64,
+                    "the provider is slow to revoke: signed out, revocation continues in the background"
+                );
+            }
+        }
         end_session_url = provider
             .and_then(|p| {
                 p.end_session_url(

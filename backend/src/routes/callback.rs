@@ -154,6 +154,14 @@ async fn callback_inner(
         .await
     {
         Ok(g) => g,
+        Err(OidcError::Timeout) => {
+            return Err(refuse(
+                headers,
+                AppError::UpstreamTimeout,
+                "Sign-in service did not answer in time",
+                "The sign-in service did not answer in time. Try again in a few seconds.",
+            ));
+        }
         Err(OidcError::Unreachable(e)) => {
             return Err(refuse(
                 headers,

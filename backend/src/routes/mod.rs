@@ -28,7 +28,7 @@ use crate::error::AppError;
 use crate::session::SessionRecord;
 use crate::types::SessionId;
 
-pub use auth::wants_json;
+pub use auth::{logout_revocation_wait, wants_json};
 pub use callback::CallbackParams;
 
 /// The whole backend as one router.

@@ -138,6 +138,14 @@ pub struct Inner {
     pub rotated: bool,
     /// Userinfo answers for another subject than the ID token's.
     pub userinfo_sub: Option<String>,
+    /// The token endpoint answers after this long (a slow provider).
+    pub token_delay: Option<Duration>,
+    /// The revocation endpoint answers after this long.
+    pub revoke_delay: Option<Duration>,
+    /// Refresh answers carry an ID token for this subject (no nonce).
+    pub refresh_id_token_sub: Option<String>,
+    /// The last ID token a refresh returned.
+    pub last_refresh_id_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -318,11 +326,18 @@ fn now() -> i64 {
 }
 
 fn id_token(inner: &Inner, nonce: &str) -> String {
+    id_token_for(inner, "user-mario", Some(nonce))
+}
+
+fn id_token_for(inner: &Inner, sub: &str, nonce: Option<&str>) -> String {
     let mode = inner.id_token_mode.unwrap_or(IdTokenMode::Valid);
     let mut claims = json!({
-        "iss": inner.issuer, "sub": "user-mario", "aud": CLIENT_ID,
-        "exp": now() + 300, "iat": now(), "nonce": nonce, "name": "Mario Rossi",
+        "iss": inner.issuer, "sub": sub, "aud": CLIENT_ID,
+        "exp": now() + 300, "iat": now(), "name": "Mario Rossi",
     });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
     match mode {
         IdTokenMode::WrongAud => claims["aud"] = json!("someone-else"),
         IdTokenMode::WrongNonce => claims["nonce"] = json!("not-the-nonce"),
@@ -380,6 +395,10 @@ async fn token(
             Json(json!({"error": "invalid_client"})),
         )
             .into_response();
+    }
+    let delay = f.with(|i| i.token_delay);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     let mut inner = f.0.lock().unwrap();
     match form.get("grant_type").map(String::as_str) {
@@ -441,11 +460,17 @@ async fn token(
             let (access, refresh) = issue(&mut inner, &grant_id, scopes, true);
             let refresh = refresh.unwrap();
             inner.grants.get_mut(&grant_id).unwrap().current_refresh = refresh.clone();
-            Json(json!({
+            let mut body = json!({
                 "access_token": access, "token_type": "Bearer", "expires_in": inner.access_ttl,
                 "refresh_token": refresh, "scope": scopes.to_wire(),
-            }))
-            .into_response()
+            });
+            if let Some(sub) = inner.refresh_id_token_sub.clone() {
+                let id_token = id_token_for(&inner, &sub, None);
+                inner.issued.push(id_token.clone());
+                inner.last_refresh_id_token = Some(id_token.clone());
+                body["id_token"] = json!(id_token);
+            }
+            Json(body).into_response()
         }
         _ => oauth_error("unsupported_grant_type"),
     }
@@ -458,6 +483,10 @@ async fn revoke(
 ) -> StatusCode {
     if !client_ok(&headers) {
         return StatusCode::UNAUTHORIZED;
+    }
+    let delay = f.with(|i| i.revoke_delay);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     let mut inner = f.0.lock().unwrap();
     inner.revocations += 1;

@@ -242,3 +242,143 @@ async fn pending_sign_ins_are_bounded() {
     let oldest = s.client.get(&started[0]).await;
     assert_eq!(oldest.status, 400, "dropped: {}", oldest.body);
 }
+
+/// Generates the fake provider's signing keys (slow in a debug build)
+/// before a test that gives the provider little time.
+async fn warm_keys() {
+    let (_fake, url, _task) = crate::fake_provider::start().await;
+    let jwks = reqwest::get(format!("{url}/jwks")).await.unwrap();
+    assert!(jwks.status().is_success());
+}
+
+/// A provider that does not answer in time at sign-in (code exchange) gives
+/// a 504 "did not answer in time" page, not a 502 "unavailable".
+#[tokio::test]
+async fn a_slow_code_exchange_is_a_timeout_not_an_outage() {
+    warm_keys().await;
+    let s = FakeSetup::start_with(|c| {
+        c.timings.upstream_timeout = std::time::Duration::from_millis(500)
+    })
+    .await;
+    let callback = started_in_a_tab(&s, "%2F").await;
+    s.fake
+        .with(|i| i.token_delay = Some(std::time::Duration::from_secs(3)));
+    let t = std::time::Instant::now();
+    let r = s.client.get(&callback).await;
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(r.body.contains("did not answer in time"), "{}", r.body);
+    assert!(s.client.session_cookie().is_none());
+}
+
+/// A provider that does not answer in time at refresh: 504 upstream_timeout.
+#[tokio::test]
+async fn a_slow_refresh_is_a_timeout_not_an_outage() {
+    warm_keys().await;
+    let s = FakeSetup::start_with(|c| {
+        c.timings.upstream_timeout = std::time::Duration::from_millis(500)
+    })
+    .await;
+    assert_eq!(s.login("").await.status, 302);
+    s.fake
+        .with(|i| i.token_delay = Some(std::time::Duration::from_secs(3)));
+    s.fake.expire_access_tokens();
+    s.bff
+        .expire_access_token(&s.client.session_cookie().unwrap())
+        .await;
+    let patients = format!(
+        "/api/giponext/v2/tenants/{}/patients",
+        crate::fake_provider::TENANT
+    );
+    let r = s.client.api(reqwest::Method::GET, &patients, None).await;
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.json()["type"], "upstream_timeout");
+    assert!(s.client.session().await.authenticated, "still signed in");
+}
+
+/// Logout ends the local session first and waits for a slow revocation
+/// only a bounded time (not the provider timeout).
+#[tokio::test]
+async fn logout_does_not_wait_for_a_slow_provider() {
+    let timeout = std::time::Duration::from_secs(6);
+    let s = FakeSetup::start_with(|c| c.timings.upstream_timeout = timeout).await;
+    assert_eq!(s.login("").await.status, 302);
+    s.fake
+        .with(|i| i.revoke_delay = Some(std::time::Duration::from_secs(10)));
+    let t = std::time::Instant::now();
+    let r = s
+        .client
+        .send(
+            reqwest::Method::POST,
+            "/auth/logout",
+            &[("x-csrf", "1")],
+            None,
+        )
+        .await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let wait = giponext_bff::routes::logout_revocation_wait(timeout);
+    assert_eq!(wait, std::time::Duration::from_secs(2));
+    assert!(
+        took >= wait && took < wait + std::time::Duration::from_secs(2),
+        "logout took {took:?}"
+    );
+    assert!(r.json()["end_session_url"].as_str().is_some());
+    assert!(!s.client.session().await.authenticated);
+    assert_eq!(s.fake.with(|i| i.revocations), 0, "still on its way");
+}
+
+/// A refresh's new ID token is validated: the same subject is kept as the
+/// newest logout hint; another subject fails the refresh (sign in again).
+#[tokio::test]
+async fn refreshed_id_tokens_are_validated() {
+    let patients = format!(
+        "/api/giponext/v2/tenants/{}/patients",
+        crate::fake_provider::TENANT
+    );
+    let s = FakeSetup::start().await;
+    assert_eq!(s.login("").await.status, 302);
+    let refresh = async |s: &FakeSetup| {
+        s.fake.expire_access_tokens();
+        s.bff
+            .expire_access_token(&s.client.session_cookie().unwrap())
+            .await;
+        s.client.api(reqwest::Method::GET, &patients, None).await
+    };
+
+    s.fake
+        .with(|i| i.refresh_id_token_sub = Some("user-mario".into()));
+    let r = refresh(&s).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let newest = s.fake.with(|i| i.last_refresh_id_token.clone()).unwrap();
+
+    s.fake
+        .with(|i| i.refresh_id_token_sub = Some("user-someone-else".into()));
+    let r = refresh(&s).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.json()["type"], "reauth_required");
+    assert!(r.json()["login_url"].as_str().is_some());
+    let r = s.client.api(reqwest::Method::GET, &patients, None).await;
+    assert_eq!(r.status, 401, "the session is not used again: {}", r.body);
+
+    // The logout hint is the newest valid ID token, not the refused one.
+    let out = s
+        .client
+        .send(
+            reqwest::Method::POST,
+            "/auth/logout",
+            &[("x-csrf", "1")],
+            None,
+        )
+        .await;
+    let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
+    let hint = url
+        .query_pairs()
+        .find(|(k, _)| k == "id_token_hint")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(hint.as_deref(), Some(newest.as_str()));
+}

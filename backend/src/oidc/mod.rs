@@ -10,6 +10,8 @@
 //! - `state` and `nonce` fresh per request; the ID token's signature (JWKS),
 //!   `iss`, `aud`, `exp` and `nonce` are checked by `openidconnect`, which also
 //!   refuses `alg: none` and unknown keys.
+//! - A refresh's new ID token is validated too (OpenID Connect Core 12.2,
+//!   module `refreshed`).
 //! - RFC 9207: the `iss` of the authorization response is compared with the
 //!   issuer, and required when the provider says it sends it.
 //! - The HTTP client follows no redirects (SSRF hardening, as the
@@ -34,6 +36,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::types::Secret;
+
+mod logout;
+mod refreshed;
 
 /// Discovery fields `openidconnect`'s core metadata does not model.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -108,6 +113,9 @@ pub enum OidcError {
     /// The ID token failed validation.
     #[error("the ID token is not valid: {0}")]
     BadIdToken(String),
+    /// The provider did not answer within the upstream timeout.
+    #[error("the provider did not answer in time")]
+    Timeout,
 }
 
 /// An authorization request ready to send.
@@ -329,22 +337,32 @@ impl Provider {
             .id_token()
             .ok_or_else(|| OidcError::BadIdToken("the token response has no id_token".into()))?;
         let nonce = Nonce::new(nonce.expose().to_owned());
-        let claims = match id_token.claims(&self.verifier(), &nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                // Maybe the provider rotated its keys: fetch them once more.
-                self.refetch_jwks().await?;
-                id_token.claims(&self.verifier(), &nonce)
-            }
-            other => other,
-        }
-        .map_err(|e| OidcError::BadIdToken(error_chain(&e)))?;
+        let claims = self.verified_claims(id_token, || &nonce).await?;
         let subject = claims.subject().as_str().to_owned();
         let mut grant = grant_of(&response);
         grant.id_token = Some(Secret::new(id_token.to_string()));
         grant.subject = Some(subject);
         Ok(grant)
+    }
+
+    /// The claims of `id_token` after every check of [`Self::verifier`] and
+    /// `nonce()`; when it names a key we do not know, the provider's keys
+    /// are fetched once more (it may have rotated them).
+    async fn verified_claims<'t, N: openidconnect::NonceVerifier>(
+        &self,
+        id_token: &'t openidconnect::core::CoreIdToken,
+        nonce: impl Fn() -> N,
+    ) -> Result<&'t openidconnect::core::CoreIdTokenClaims, OidcError> {
+        match id_token.claims(&self.verifier(), nonce()) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                self.refetch_jwks().await?;
+                id_token.claims(&self.verifier(), nonce())
+            }
+            other => other,
+        }
+        .map_err(|e| OidcError::BadIdToken(error_chain(&e)))
     }
 
     /// The ID token verifier over the current keys: signature (allowed
@@ -369,8 +387,16 @@ impl Provider {
         Ok(())
     }
 
-    /// Refreshes with `refresh_token` (RFC 6749 §6).
-    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, OidcError> {
+    /// Refreshes with `refresh_token` (RFC 6749 §6). A new ID token in the
+    /// answer is validated (OpenID Connect Core 12.2) against the session's
+    /// `original` ID token and `subject` and returned; an invalid one fails
+    /// the refresh with [`OidcError::BadIdToken`].
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret,
+        original: Option<&Secret>,
+        subject: &str,
+    ) -> Result<Grant, OidcError> {
         let token = RefreshToken::new(refresh_token.expose().to_owned());
         let response = self
             .client
@@ -379,67 +405,12 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(map_token_error)?;
+        if let Some(id_token) = response.id_token() {
+            self.check_refreshed_id_token(id_token, original, subject)
+                .await?;
+        }
         Ok(grant_of(&response))
     }
-
-    /// Revokes a refresh token (RFC 7009), if the provider has the endpoint.
-    /// Returns whether it was revoked.
-    pub async fn revoke(
-        &self,
-        refresh_token: &Secret,
-        client_id: &str,
-        client_secret: &Secret,
-    ) -> Result<bool, OidcError> {
-        let Some(endpoint) = &self.extra.revocation_endpoint else {
-            return Ok(false);
-        };
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .basic_auth(
-                form_encode(client_id),
-                Some(form_encode(client_secret.expose())),
-            )
-            .form(&[
-                ("token", refresh_token.expose()),
-                ("token_type_hint", "refresh_token"),
-            ])
-            .send()
-            .await
-            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
-        if response.status().is_success() {
-            Ok(true)
-        } else {
-            Err(OidcError::Refused(format!(
-                "revocation answered {}",
-                response.status()
-            )))
-        }
-    }
-
-    /// The RP-Initiated Logout URL, if the provider has one.
-    pub fn end_session_url(
-        &self,
-        id_token_hint: Option<&Secret>,
-        client_id: &str,
-        post_logout_redirect_uri: &str,
-    ) -> Option<Url> {
-        let mut url = self.extra.end_session_endpoint.clone()?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(hint) = id_token_hint {
-                q.append_pair("id_token_hint", hint.expose());
-            }
-            q.append_pair("client_id", client_id);
-            q.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
-        }
-        Some(url)
-    }
-}
-
-/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic auth.
-fn form_encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn grant_of(response: &openidconnect::core::CoreTokenResponse) -> Grant {
@@ -475,6 +446,11 @@ fn map_token_error(e: TokenError) -> OidcError {
             OidcError::InvalidGrant
         }
         RequestTokenError::ServerResponse(r) => OidcError::Refused(r.error().as_ref().to_owned()),
+        RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e))
+            if e.is_timeout() =>
+        {
+            OidcError::Timeout
+        }
         other => OidcError::Unreachable(error_chain(&other)),
     }
 }

@@ -1,0 +1,74 @@
+//! Ending a sign-in at the provider: RFC 7009 revocation and the
+//! RP-Initiated Logout 1.0 URL.
+
+use url::Url;
+
+use super::{OidcError, Provider, error_chain};
+use crate::types::Secret;
+
+impl Provider {
+    /// Revokes a refresh token (RFC 7009), if the provider has the endpoint.
+    /// Returns whether it was revoked.
+    pub async fn revoke(
+        &self,
+        refresh_token: &Secret,
+        client_id: &str,
+        client_secret: &Secret,
+    ) -> Result<bool, OidcError> {
+        let Some(endpoint) = &self.extra.revocation_endpoint else {
+            return Ok(false);
+        };
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .basic_auth(
+                form_encode(client_id),
+                Some(form_encode(client_secret.expose())),
+            )
+            .form(&[
+                ("token", refresh_token.expose()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    OidcError::Timeout
+                } else {
+                    OidcError::Unreachable(error_chain(&e))
+                }
+            })?;
+        if response.status().is_success() {
+            Ok(true)
+        } else {
+            Err(OidcError::Refused(format!(
+                "revocation answered {}",
+                response.status()
+            )))
+        }
+    }
+
+    /// The RP-Initiated Logout URL, if the provider has one.
+    pub fn end_session_url(
+        &self,
+        id_token_hint: Option<&Secret>,
+        client_id: &str,
+        post_logout_redirect_uri: &str,
+    ) -> Option<Url> {
+        let mut url = self.extra.end_session_endpoint.clone()?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                q.append_pair("id_token_hint", hint.expose());
+            }
+            q.append_pair("client_id", client_id);
+            q.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+        }
+        Some(url)
+    }
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic auth.
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
