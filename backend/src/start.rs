@@ -132,6 +132,11 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         .await
         .with_context(|| format!("BFF_LISTEN: cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Before anything else: a second process on the same SQLite file stops here.
+    let store_lock = match &config.session_store {
+        StoreLocation::File(path) => Some(lock_sqlite_store(path)?),
+        _ => None,
+    };
     let public_url = match &config.public_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
@@ -159,10 +164,6 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     })
     .await?;
 
-    let store_lock = match &config.session_store {
-        StoreLocation::File(path) => Some(lock_sqlite_store(path)?),
-        _ => None,
-    };
     let key = session_key(&config)?;
     let sessions = match &config.session_store {
         // One instance writes a SQLite store: its sessions are read from
