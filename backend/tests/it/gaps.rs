@@ -382,3 +382,36 @@ async fn refreshed_id_tokens_are_validated() {
         .map(|(_, v)| v.into_owned());
     assert_eq!(hint.as_deref(), Some(newest.as_str()));
 }
+
+/// A refreshed ID token failing any other check of OpenID Connect Core 12.2
+/// (audience, nonce, issuer, expiry, signature) fails the refresh too.
+#[tokio::test]
+async fn refreshed_id_tokens_failing_a_check_end_the_session() {
+    use crate::fake_provider::IdTokenMode;
+    let patients = format!(
+        "/api/giponext/v2/tenants/{}/patients",
+        crate::fake_provider::TENANT
+    );
+    for mode in [
+        IdTokenMode::WrongAud,
+        IdTokenMode::WrongNonce,
+        IdTokenMode::WrongIss,
+        IdTokenMode::Expired,
+        IdTokenMode::AlgNone,
+        IdTokenMode::ForgedKid,
+    ] {
+        let s = FakeSetup::start().await;
+        assert_eq!(s.login("").await.status, 302);
+        s.fake.with(|i| {
+            i.refresh_id_token_sub = Some("user-mario".into());
+            i.id_token_mode = Some(mode);
+        });
+        s.fake.expire_access_tokens();
+        s.bff
+            .expire_access_token(&s.client.session_cookie().unwrap())
+            .await;
+        let r = s.client.api(reqwest::Method::GET, &patients, None).await;
+        assert_eq!(r.status, 401, "{mode:?}: {}", r.body);
+        assert_eq!(r.json()["type"], "reauth_required", "{mode:?}");
+    }
+}
