@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use giponext_sandbox::clients::{CLI_CLIENT_ID, CLI_CLIENT_SECRET};
 use giponext_sandbox::testing::{Browser, Consent};
 use giponext_sandbox::{RunningSandbox, users};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -151,6 +152,10 @@ fn cli(bin: &Path, sandbox: &RunningSandbox, home: &Path) -> Command {
             "GIPONEXT_ISSUER",
             sandbox.issuer().as_str().trim_end_matches('/'),
         )
+        // The seeded confidential device client: the CLI only defaults its
+        // secret for the standalone sandbox's own address.
+        .env("GIPONEXT_CLIENT_ID", CLI_CLIENT_ID)
+        .env("GIPONEXT_CLIENT_SECRET", CLI_CLIENT_SECRET)
         .env("GIPONEXT_CONFIG_DIR", home.join("config"))
         .env("GIPONEXT_KEYRING", "off")
         .env("GIPONEXT_INSECURE_STORAGE", "1")
@@ -167,8 +172,10 @@ async fn login(bin: &Path, sandbox: &RunningSandbox, home: &Path) -> anyhow::Res
     let stderr = child.stderr.take().context("piped stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let (mut uri, mut code, mut code_next) = (None, None, false);
+    let mut seen = Vec::new();
     let read = async {
         while let Some(line) = lines.next_line().await? {
+            seen.push(line.clone());
             let t = line.trim();
             if uri.is_none() && t.starts_with("http") {
                 uri = Some(t.to_owned());
@@ -185,7 +192,7 @@ async fn login(bin: &Path, sandbox: &RunningSandbox, home: &Path) -> anyhow::Res
         .await
         .context("no device prompt")??;
     let (Some(uri), Some(code)) = (uri, code) else {
-        bail!("giponext login printed no code")
+        bail!("giponext login printed no code:\n{}", seen.join("\n"))
     };
     Browser::new()
         .approve_device(
