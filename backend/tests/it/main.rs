@@ -24,3 +24,4 @@ mod scaleout_faults;
 mod scaleout_process;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_sessions;
+mod store_lock;
