@@ -93,7 +93,7 @@ impl ProviderCell {
         self.ready.get().map(|r| r.provider.clone())
     }
 
-    /// Why the provider is not available (empty once it is).
+    /// Why the provider is not available (`None` once it is).
     pub fn reason(&self) -> Option<String> {
         if self.ready.get().is_some() {
             return None;

@@ -227,9 +227,12 @@ async fn provider_faults(report: Report) {
     let r = client.get(at_provider.location()).await;
     report.check(
         "provider down at sign-in (code exchange)",
-        "a clear 502/503 page, no session",
+        "a clear 502 'unavailable' page (an outage, not a timeout), no session",
         seen(&r),
-        matches!(r.status.as_u16(), 502..=504) && clear(&r) && client.session_cookie().is_none(),
+        r.status == 502
+            && r.body.contains("Sign-in service unavailable")
+            && clear(&r)
+            && client.session_cookie().is_none(),
     );
     bff.shutdown().await;
 
@@ -245,9 +248,9 @@ async fn provider_faults(report: Report) {
     let r = client.api(Method::GET, &patients, None).await;
     report.check(
         "provider down at refresh",
-        "502/503/504 JSON (retry later), not 500",
+        "502 upstream_unavailable JSON (an outage, not a timeout; retry later), not 500",
         format!("{} (login {})", seen(&r), done.status.as_u16()),
-        matches!(r.status.as_u16(), 401 | 502..=504) && clear(&r),
+        r.status == 502 && is_problem(&r, "upstream_unavailable") && clear(&r),
     );
     // Down at logout: the local session still ends.
     let r = client
