@@ -113,6 +113,16 @@ pub enum OidcError {
     /// The ID token failed validation.
     #[error("the ID token is not valid: {0}")]
     BadIdToken(String),
+    /// A refresh answered with an ID token that failed validation. The
+    /// answer's rotated refresh token, if any, is handed back so the caller
+    /// can revoke it: it must not outlive a session ended for this.
+    #[error("the refreshed ID token is not valid: {why}")]
+    BadRefreshedIdToken {
+        /// What failed.
+        why: String,
+        /// The refresh token issued in the same answer.
+        rotated: Option<Secret>,
+    },
     /// The provider did not answer within the upstream timeout.
     #[error("the provider did not answer in time")]
     Timeout,
@@ -390,7 +400,7 @@ impl Provider {
     /// Refreshes with `refresh_token` (RFC 6749 §6). A new ID token in the
     /// answer is validated (OpenID Connect Core 12.2) against the session's
     /// `original` ID token and `subject` and returned; an invalid one fails
-    /// the refresh with [`OidcError::BadIdToken`].
+    /// the refresh with [`OidcError::BadRefreshedIdToken`].
     pub async fn refresh(
         &self,
         refresh_token: &Secret,
@@ -405,11 +415,18 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(map_token_error)?;
-        if let Some(id_token) = response.id_token() {
-            self.check_refreshed_id_token(id_token, original, subject)
-                .await?;
+        let grant = grant_of(&response);
+        if let Some(id_token) = response.id_token()
+            && let Err(e) = self
+                .check_refreshed_id_token(id_token, original, subject)
+                .await
+        {
+            return Err(OidcError::BadRefreshedIdToken {
+                why: e.to_string(),
+                rotated: grant.refresh,
+            });
         }
-        Ok(grant_of(&response))
+        Ok(grant)
     }
 }
 

@@ -326,8 +326,14 @@ async fn refreshed_id_tokens_are_validated() {
 
     s.fake
         .with(|i| i.refresh_id_token_sub = Some("user-someone-else".into()));
+    let revocations = s.fake.with(|i| i.revocations);
     let r = refresh(&s).await;
     assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(
+        s.fake.with(|i| i.revocations),
+        revocations + 1,
+        "the refresh token issued with the refused ID token is revoked"
+    );
     assert_eq!(r.json()["type"], "reauth_required");
     assert!(r.json()["login_url"].as_str().is_some());
     let r = s.client.api(reqwest::Method::GET, &patients, None).await;
