@@ -53,6 +53,22 @@ pub(super) fn refuse(headers: &HeaderMap, error: AppError, title: &str, detail: 
     page(status, title, &[detail], None)
 }
 
+/// [`refuse`] with the error's own title and detail (a session-store outage
+/// during sign-in is a page saying so, with its `Retry-After`, not JSON).
+fn refuse_as_problem(headers: &HeaderMap, error: AppError) -> Response {
+    let problem = error.problem();
+    let detail = problem.detail.clone().unwrap_or_default();
+    let mut response = refuse(headers, error, &problem.title, &detail);
+    if let Some(seconds) = problem.retry_after
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
+    response
+}
+
 #[derive(Deserialize)]
 struct LoginParams {
     scope: Option<String>,
@@ -119,7 +135,7 @@ pub async fn login(
 
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse_as_problem(&headers, e),
     };
     let first = essential_scopes()
         .union(ScopeSet::of(&[Scope::OpenId]))
@@ -169,7 +185,7 @@ pub async fn login(
         .put_login(&login_id, &login, Utc::now() + to_chrono(ttl))
         .await
     {
-        return AppError::from(e).into_response();
+        return refuse_as_problem(&headers, AppError::from(e));
     }
     // Beyond the bound: the oldest sign-in of this browser ends.
     for old in dropped {

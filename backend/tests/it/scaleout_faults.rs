@@ -51,6 +51,28 @@ async fn assert_unavailable(c: &Cluster, via: usize) {
     let ready = c.client.get(&format!("{}/readyz", c.bffs[via].url())).await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.json()["store"], "unavailable");
+    // Signing in is a browser navigation: a page that says why, not JSON.
+    let login = c
+        .client
+        .get(&format!(
+            "{}/auth/login?return_to=/patients",
+            c.bffs[via].url()
+        ))
+        .await;
+    assert_eq!(login.status, 503, "{}", login.body);
+    assert!(
+        login.header("content-type").starts_with("text/html"),
+        "{}",
+        login.header("content-type")
+    );
+    assert_eq!(login.header("retry-after"), "2");
+    assert!(
+        login
+            .body
+            .contains("Session service temporarily unavailable"),
+        "{}",
+        login.body
+    );
 }
 
 #[tokio::test]

@@ -126,9 +126,12 @@ pub(super) async fn run(report: Report) {
     let r = client.get("/auth/login?scope=giponext.patients").await;
     report.check(
         "Redis down: starting a sign-in",
-        "503, a clear message, not 500",
+        "503 page: session service temporarily unavailable",
         seen(&r),
-        r.status == 503 && clear(&r),
+        r.status == 503
+            && clear(&r)
+            && r.header("content-type").contains("html")
+            && r.body.contains("Session service temporarily unavailable"),
     );
 
     redis.restart().await;
