@@ -18,14 +18,27 @@ fn storage() -> Option<web_sys::Storage> {
 
 /// The stored draft of `page`, if any.
 pub fn load<F: DeserializeOwned>(page: &str) -> Option<F> {
-    let text = storage()?.get_item(&format!("{PREFIX}{page}")).ok()??;
-    serde_json::from_str(&text).ok()
+    crate::api::from_json(&load_text(page)?).ok()
 }
 
 /// Stores the draft of `page`.
 pub fn save<F: Serialize>(page: &str, form: &F) {
-    if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(form)) {
-        let _ = storage.set_item(&format!("{PREFIX}{page}"), &text);
+    if let Ok(text) = serde_json::to_string(form) {
+        save_text(page, &text);
+    }
+}
+
+// The storage half of `load` and `save`, not generic and not inlined: one
+// copy for every kind of draft (the bundle has a size budget).
+#[inline(never)]
+fn load_text(page: &str) -> Option<String> {
+    storage()?.get_item(&format!("{PREFIX}{page}")).ok()?
+}
+
+#[inline(never)]
+fn save_text(page: &str, text: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(&format!("{PREFIX}{page}"), text);
     }
 }
 

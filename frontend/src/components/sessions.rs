@@ -86,13 +86,11 @@ pub fn ConnectedSessions() -> impl IntoView {
     let state = RwSignal::new(None::<Result<Vec<ConnectedSession>, Failure>>);
     let load = move || {
         spawn_local(async move {
-            // Through a `Value`, as every other answer (one JSON parser in
-            // the bundle).
-            let read = api::backend("GET", "/api/sessions").await.and_then(|text| {
-                serde_json::from_str::<serde_json::Value>(&text)
-                    .and_then(serde_json::from_value)
-                    .map_err(|e| Failure::Decode(e.to_string()))
-            });
+            // Through `api::from_json`, as every other answer (one JSON
+            // reader in the bundle).
+            let read = api::backend("GET", "/api/sessions")
+                .await
+                .and_then(|text| api::from_json(&text).map_err(Failure::Decode));
             state.set(Some(read));
         })
     };
