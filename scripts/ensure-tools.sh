@@ -28,6 +28,12 @@ wasm_bindgen_version() {
 }
 
 ensure_wasm_target() {
+    # rust-src: the release console rebuilds the standard library for its
+    # size (build-std, see CONSOLE_BUNDLE_ENV in xtask/src/main.rs).
+    if ! rustup component list --installed | grep -q '^rust-src'; then
+        log "adding the rust-src component"
+        rustup component add rust-src
+    fi
     if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         return
     fi

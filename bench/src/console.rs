@@ -80,8 +80,18 @@ async fn build() -> anyhow::Result<PathBuf> {
     let status = Command::new("trunk")
         .env("PATH", path)
         .env("TRUNK_SKIP_VERSION_CHECK", "true")
-        // The same size-optimised profile as `cargo xtask bundle` and the
-        // production build, so the measured size is the shipped size.
+        // The same size-optimised profile and compiler options as `cargo
+        // xtask bundle` (CONSOLE_BUNDLE_ENV in xtask/src/main.rs: the
+        // standard library rebuilt with panic=immediate-abort), so the
+        // measured size is the shipped size and the two builds share the
+        // compiled dependencies instead of rebuilding them in turn.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort")
+        .env("CARGO_UNSTABLE_BUILD_STD_FEATURES", "optimize_for_size")
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none",
+        )
         .args([
             "build",
             "--release",
@@ -183,11 +193,11 @@ async fn browser(port: u16, profile: &Path) -> anyhow::Result<Client> {
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    Ok(ClientBuilder::new(connector)
+    ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .context("opening a Chromium session")?)
+        .context("opening a Chromium session")
 }
 
 /// Loads `url` `LOADS` times; p50 of navigation start to the first moment
