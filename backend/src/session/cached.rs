@@ -30,10 +30,13 @@ use super::store::{SessionStore, StoreError};
 /// Entries kept by default (a sealed session is about 3 KB).
 pub const DEFAULT_CAPACITY: usize = 4096;
 
+/// Sealed values and their expiry, by key.
+type Entries = HashMap<String, (Vec<u8>, DateTime<Utc>)>;
+
 /// `S` with the values written through it cached in memory.
 pub struct CachedStore<S> {
     inner: S,
-    entries: Mutex<HashMap<String, (Vec<u8>, DateTime<Utc>)>>,
+    entries: Mutex<Entries>,
     writes: tokio::sync::Mutex<()>,
     capacity: usize,
 }
@@ -49,7 +52,7 @@ impl<S: SessionStore> CachedStore<S> {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, DateTime<Utc>)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
