@@ -177,7 +177,9 @@ pub fn cpu_time_with_children(pid: u32) -> Duration {
 }
 
 /// An nginx reverse proxy on a free port in front of `upstream`
-/// (`127.0.0.1:PORT`), configured from `bench/nginx/nginx.conf`.
+/// (`127.0.0.1:PORT`), configured from `bench/nginx/nginx.conf`. On drop its
+/// master gets SIGTERM first and stops its workers (a SIGKILLed master would
+/// leave them running).
 pub struct Nginx {
     /// The port it listens on.
     pub port: u16,
@@ -225,6 +227,27 @@ impl Nginx {
             _child: child,
             _dir: dir,
         })
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        // The master waits for its workers; ChildGuard reaps (or kills) it.
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid));
+            let gone = stat.map_or(true, |s| {
+                s.rfind(')')
+                    .and_then(|i| s[i + 1..].split_whitespace().next())
+                    .is_some_and(|state| state == "Z")
+            });
+            if gone {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
