@@ -200,17 +200,7 @@ impl AppError {
                 "Something failed on our side; it has been logged.".into(),
             ),
         };
-        let mut problem = Problem {
-            kind,
-            title: title.to_owned(),
-            status: status.as_u16(),
-            detail: Some(detail),
-            scope: None,
-            feature: None,
-            grant_url: None,
-            login_url: None,
-            retry_after: None,
-        };
+        let mut problem = Problem::new(kind, status.as_u16(), title, detail);
         match self {
             AppError::ReauthRequired { login_url } => problem.login_url = Some(login_url.clone()),
             AppError::Unauthenticated => problem.login_url = Some("/auth/login".into()),

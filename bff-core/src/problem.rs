@@ -11,20 +11,6 @@ use giponext_shared::session::{Problem, ProblemType};
 /// The media type of a problem document.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-fn problem(kind: ProblemType, status: u16, title: &str, detail: String) -> Problem {
-    Problem {
-        kind,
-        title: title.to_owned(),
-        status,
-        detail: Some(detail),
-        scope: None,
-        feature: None,
-        grant_url: None,
-        login_url: None,
-        retry_after: None,
-    }
-}
-
 /// 403: the token lacks `scope`; the console offers `grant_url`.
 pub fn scope_missing(scope: Option<Scope>, feature: Option<FeatureId>, grant_url: &str) -> Problem {
     let detail = match scope {
@@ -35,7 +21,7 @@ pub fn scope_missing(scope: Option<Scope>, feature: Option<FeatureId>, grant_url
         scope,
         feature,
         grant_url: Some(grant_url.to_owned()),
-        ..problem(
+        ..Problem::new(
             ProblemType::ScopeMissing,
             403,
             "Permission not granted",
@@ -51,7 +37,7 @@ pub fn permission_denied(message: &str) -> Problem {
     } else {
         message.to_owned()
     };
-    problem(
+    Problem::new(
         ProblemType::PermissionDenied,
         403,
         "Not allowed by your GipoNext role",
@@ -63,7 +49,7 @@ pub fn permission_denied(message: &str) -> Problem {
 pub fn rate_limited(retry_after: Option<u64>) -> Problem {
     Problem {
         retry_after,
-        ..problem(
+        ..Problem::new(
             ProblemType::RateLimited,
             429,
             "Too many requests",
@@ -74,7 +60,7 @@ pub fn rate_limited(retry_after: Option<u64>) -> Problem {
 
 /// 502: GipoNext failed or could not be reached (nothing internal shown).
 pub fn upstream_unavailable() -> Problem {
-    problem(
+    Problem::new(
         ProblemType::UpstreamUnavailable,
         502,
         "GipoNext unavailable",
@@ -84,7 +70,7 @@ pub fn upstream_unavailable() -> Problem {
 
 /// 504: GipoNext did not answer in time.
 pub fn upstream_timeout() -> Problem {
-    problem(
+    Problem::new(
         ProblemType::UpstreamTimeout,
         504,
         "GipoNext did not answer in time",

@@ -216,6 +216,23 @@ pub struct Problem {
     pub retry_after: Option<u64>,
 }
 
+impl Problem {
+    /// A problem with a title and detail and none of the extensions.
+    pub fn new(kind: ProblemType, status: u16, title: &str, detail: String) -> Self {
+        Problem {
+            kind,
+            title: title.to_owned(),
+            status,
+            detail: Some(detail),
+            scope: None,
+            feature: None,
+            grant_url: None,
+            login_url: None,
+            retry_after: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
