@@ -218,19 +218,8 @@ fn not_covered(
 ) -> AppError {
     match e {
         crate::refresh::FreshError::NotCovered(scope) => {
-            let body = serde_json::json!({
-                "error": giponext_shared::api::error_codes::INSUFFICIENT_SCOPE,
-                "message": "",
-                "scope": scope.as_str(),
-                "fields": [],
-            });
             let return_to = headers.get("x-return-to").and_then(|v| v.to_str().ok());
-            upstream_problem(403, None, body.to_string().as_bytes(), operation, return_to)
-                .unwrap_or(AppError::ScopeMissing {
-                    scope: Some(scope),
-                    feature: None,
-                    grant_url: String::from("/auth/login"),
-                })
+            UpstreamProblem::scope_missing(operation, Some(scope), return_to).into()
         }
         crate::refresh::FreshError::App(e) => e,
     }

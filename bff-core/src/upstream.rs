@@ -36,6 +36,25 @@ pub enum UpstreamProblem {
 }
 
 impl UpstreamProblem {
+    /// The token lacks `scope` (or else the operation's): the grant prompt
+    /// for the operation's feature, bringing the user back to `return_to`
+    /// (the console's `X-Return-To`, validated, else `/`).
+    pub fn scope_missing(
+        operation: &'static Operation,
+        scope: Option<Scope>,
+        return_to: Option<&str>,
+    ) -> Self {
+        let scope = scope.or(operation.scope);
+        let return_to = return_to
+            .and_then(|v| ReturnTo::parse(v).ok())
+            .unwrap_or_else(ReturnTo::root);
+        UpstreamProblem::ScopeMissing {
+            scope,
+            feature: feature_for_operation(operation.id).map(|f| f.id),
+            grant_url: grant_url(scope, &return_to),
+        }
+    }
+
     /// The problem document the console gets.
     pub fn problem(&self) -> Problem {
         match self {
@@ -86,19 +105,8 @@ fn classify_forbidden(
         return UpstreamProblem::PermissionDenied(String::new());
     };
     if error.error == error_codes::INSUFFICIENT_SCOPE {
-        let scope = error
-            .scope
-            .as_deref()
-            .and_then(Scope::from_wire)
-            .or(operation.scope);
-        let return_to = return_to
-            .and_then(|v| ReturnTo::parse(v).ok())
-            .unwrap_or_else(ReturnTo::root);
-        UpstreamProblem::ScopeMissing {
-            scope,
-            feature: feature_for_operation(operation.id).map(|f| f.id),
-            grant_url: grant_url(scope, &return_to),
-        }
+        let scope = error.scope.as_deref().and_then(Scope::from_wire);
+        UpstreamProblem::scope_missing(operation, scope, return_to)
     } else {
         UpstreamProblem::PermissionDenied(error.message)
     }
