@@ -41,7 +41,7 @@ pub mod types;
 pub use config::Config;
 pub use error::AppError;
 pub use routes::router;
-pub use start::{RunningBff, check, check_config, init_tracing, serve};
+pub use start::{RunningBff, check, check_config, init_tracing, serve, serve_from_env};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -34,24 +34,6 @@ async fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(2)
             }
         }
-        Command::Serve => {
-            let config = match giponext_bff::Config::from_env() {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            match giponext_bff::serve(config).await {
-                Ok(running) => {
-                    running.run_until_signal().await;
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("giponext-bff: {e:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Serve => giponext_bff::serve_from_env().await,
     }
 }

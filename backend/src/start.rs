@@ -126,6 +126,30 @@ pub fn init_tracing() {
     }
 }
 
+/// `giponext-bff serve`: the backend configured from the environment, until
+/// SIGINT/SIGTERM. Exit code 2 for a configuration error, 1 when it cannot
+/// start.
+pub async fn serve_from_env() -> std::process::ExitCode {
+    init_tracing();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match serve(config).await {
+        Ok(running) => {
+            running.run_until_signal().await;
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("giponext-bff: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Binds, connects to the provider and serves in the background.
 pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     let listener = tokio::net::TcpListener::bind(config.listen)

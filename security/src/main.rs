@@ -48,24 +48,5 @@ fn serve_bff() -> std::process::ExitCode {
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         return std::process::ExitCode::from(2);
     };
-    runtime.block_on(async {
-        giponext_bff::init_tracing();
-        let config = match giponext_bff::Config::from_env() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return std::process::ExitCode::from(2);
-            }
-        };
-        match giponext_bff::serve(config).await {
-            Ok(running) => {
-                running.run_until_signal().await;
-                std::process::ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("giponext-bff: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        }
-    })
+    runtime.block_on(giponext_bff::serve_from_env())
 }
