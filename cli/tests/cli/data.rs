@@ -11,12 +11,7 @@ use crate::harness::*;
 #[tokio::test]
 async fn preflight_exits_5_with_the_missing_scopes_and_calls_nothing() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     let refreshes = env.sandbox.stats().refreshes();
     let out = env
         .run(&[
@@ -52,12 +47,7 @@ async fn preflight_exits_5_with_the_missing_scopes_and_calls_nothing() {
 #[tokio::test]
 async fn export_pages_over_a_thousand_invoices_into_matching_csv() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     let file = env.dir.path().join("invoices.csv");
     let out = env
         .run(&[
@@ -182,12 +172,7 @@ async fn patients_create_get_and_usage_errors() {
     let bad = env.run(&["login", "--scope", "bogus"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
 
-    env.logged_in(
-        &["login", "--scope", "patients"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("patients").await;
     let birth = chrono::NaiveDate::from_ymd_opt(1991, 4, 7).expect("date");
     let code = giponext_shared::fiscal_code::FiscalCode::compute(
         "Esposito", "Chiara", birth, true, "F839",
@@ -222,8 +207,8 @@ async fn patients_create_get_and_usage_errors() {
 #[tokio::test]
 async fn every_data_command_reads_and_books_and_cancels() {
     let env = Env::tests().await;
-    let out = env.login(&["login"], users::MARIO, Consent::GrantAll).await;
-    assert_eq!(out.code, 0, "{out:?}");
+    env.logged_in(&["login"], users::MARIO, Consent::GrantAll)
+        .await;
     let list = async |args: &[&str]| -> Vec<Value> {
         let out = env.run(args).await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");

@@ -149,6 +149,35 @@ impl Env {
         out
     }
 
+    /// [`Env::logged_in`] as mario.rossi granting all of `--scope scopes`.
+    pub async fn logged_in_mario(&self, scopes: &str) -> Output {
+        self.logged_in(
+            &["login", "--scope", scopes],
+            users::MARIO,
+            Consent::GrantAll,
+        )
+        .await
+    }
+
+    /// Replaces the stored access token with a dead one, so the next API
+    /// call gets 401 and has to refresh; the token file's path.
+    pub fn spoil_access_token(&self) -> std::path::PathBuf {
+        let path = self.config_dir().join("credentials.json");
+        let text = std::fs::read_to_string(&path).expect("token file");
+        std::fs::write(
+            &path,
+            text.replace(&self.stored_token("access_token"), "spoiled"),
+        )
+        .expect("write");
+        path
+    }
+
+    /// `auth status --json` must list exactly `granted`, in order.
+    pub async fn assert_granted(&self, granted: &[&str]) {
+        let v = json(&self.run(&["auth", "status", "--json"]).await);
+        assert_eq!(names(&v["granted"]), granted);
+    }
+
     /// The stored login, read from the opt-in token file.
     pub fn stored(&self) -> Option<Value> {
         let path = self.config_dir().join("credentials.json");

@@ -12,6 +12,14 @@ use tokio::io::AsyncReadExt;
 
 use crate::harness::*;
 
+/// What `auth status` grants after an invoices login extended by patients.
+const HELD_PLUS_PATIENTS: [&str; 4] = [
+    "openid",
+    "offline_access",
+    "giponext.patients",
+    "giponext.invoices",
+];
+
 #[tokio::test]
 async fn partial_consent_login_status_in_both_formats_and_private_file() {
     let env = Env::tests().await;
@@ -222,12 +230,7 @@ async fn slow_down_adds_five_seconds_to_the_measured_interval() {
 #[tokio::test]
 async fn incremental_refresh_asks_for_the_union() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     let first_refresh = env.stored_token("refresh_token");
 
     // A plain refresh renews the token and rotates the refresh token.
@@ -242,30 +245,19 @@ async fn incremental_refresh_asks_for_the_union() {
     );
 
     let out = env
-        .device_flow(
+        .logged_in(
             &["auth", "refresh", "--scopes", "patients"],
-            |prompt, _rx| async move {
-                approve(&prompt, users::MARIO, Consent::GrantAll).await;
-            },
+            users::MARIO,
+            Consent::GrantAll,
         )
         .await;
-    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr
             .contains("Scopes asked: openid offline_access giponext.patients giponext.invoices"),
         "the union of held and new: {}",
         out.stderr
     );
-    let v = json(&env.run(&["auth", "status", "--json"]).await);
-    assert_eq!(
-        names(&v["granted"]),
-        [
-            "openid",
-            "offline_access",
-            "giponext.patients",
-            "giponext.invoices"
-        ]
-    );
+    env.assert_granted(&HELD_PLUS_PATIENTS).await;
     let out = env
         .run(&["patients", "list", "--json", "--non-interactive"])
         .await;
@@ -276,12 +268,7 @@ async fn incremental_refresh_asks_for_the_union() {
 #[tokio::test]
 async fn logout_revokes_at_the_provider_and_forgets_locally() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     let access = env.stored_token("access_token");
     let refresh = env.stored_token("refresh_token");
     let http = reqwest::Client::new();
@@ -355,11 +342,8 @@ async fn public_client_logs_in_and_a_401_is_refreshed_once() {
 
     // Spoil the stored access token: the API answers 401, the CLI refreshes
     // (persisting the rotated refresh token) and retries.
-    let path = env.config_dir().join("credentials.json");
-    let text = std::fs::read_to_string(&path).expect("token file");
-    let access = env.stored_token("access_token");
     let old_refresh = env.stored_token("refresh_token");
-    std::fs::write(&path, text.replace(&access, "spoiled")).expect("write");
+    let path = env.spoil_access_token();
     let before = env.sandbox.stats().refreshes();
     let out = env.run(&["treatments", "--csv"]).await;
     assert_eq!(out.code, 0, "{out:?}");
@@ -382,12 +366,7 @@ async fn public_client_logs_in_and_a_401_is_refreshed_once() {
 async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
     use tokio::io::AsyncWriteExt;
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
 
     // `script` gives the binary a terminal (stdin and stderr are ttys), as a
     // person at a shell would have.
@@ -453,14 +432,5 @@ async fn interactive_preflight_offers_a_login_for_the_missing_scope() {
         "a countdown is drawn on a terminal: {seen}"
     );
     drop(stdin);
-    let v = json(&env.run(&["auth", "status", "--json"]).await);
-    assert_eq!(
-        names(&v["granted"]),
-        [
-            "openid",
-            "offline_access",
-            "giponext.patients",
-            "giponext.invoices"
-        ]
-    );
+    env.assert_granted(&HELD_PLUS_PATIENTS).await;
 }

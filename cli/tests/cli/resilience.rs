@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use giponext_sandbox::testing::Consent;
 use giponext_sandbox::{SandboxConfig, users};
 
 use crate::harness::*;
@@ -15,12 +14,7 @@ async fn rate_limited_export_waits_for_retry_after_and_completes() {
         window: Duration::from_secs(2),
     };
     let env = Env::start(config).await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     let out = env
         .run(&[
             "invoices",
@@ -44,12 +38,7 @@ async fn rate_limited_export_waits_for_retry_after_and_completes() {
 #[tokio::test]
 async fn a_grant_revoked_on_the_platform_ends_the_session_cleanly() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     assert_eq!(env.sandbox.revoke_grants(users::MARIO), 1);
     // The access token gets 401, the refresh gets invalid_grant: log in again.
     let out = env.run(&["invoices", "list", "--json"]).await;
@@ -63,12 +52,7 @@ async fn a_grant_revoked_on_the_platform_ends_the_session_cleanly() {
 #[tokio::test]
 async fn server_errors_are_retried_for_reads_but_never_for_writes() {
     let mut env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "patients"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("patients").await;
     let upstream = env
         .sandbox
         .api_base()
@@ -113,20 +97,9 @@ async fn server_errors_are_retried_for_reads_but_never_for_writes() {
 #[tokio::test]
 async fn parallel_jobs_share_one_refresh_instead_of_replaying_a_rotated_token() {
     let env = Env::tests().await;
-    env.logged_in(
-        &["login", "--scope", "invoices"],
-        users::MARIO,
-        Consent::GrantAll,
-    )
-    .await;
+    env.logged_in_mario("invoices").await;
     // Every job starts with a dead access token and so wants to refresh.
-    let path = env.config_dir().join("credentials.json");
-    let text = std::fs::read_to_string(&path).expect("token file");
-    std::fs::write(
-        &path,
-        text.replace(&env.stored_token("access_token"), "spoiled"),
-    )
-    .expect("write");
+    env.spoil_access_token();
     let before = env.sandbox.stats().refreshes();
     let args = [
         "invoices",
