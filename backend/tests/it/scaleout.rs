@@ -89,16 +89,7 @@ impl Cluster {
 
     /// Signs in the browser `client` through instance `via` as Mario.
     pub async fn login_as(&self, client: &Client, via: usize) {
-        let base = self.bffs[via].url();
-        let start = client.get(&format!("{base}/auth/login")).await;
-        assert_eq!(start.status, 302, "{}", start.body);
-        let auth_url = url::Url::parse(start.location()).unwrap();
-        let callback = Browser::with_client(client.http.clone())
-            .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
-            .await
-            .unwrap();
-        let done = client.get(callback.as_str()).await;
-        assert_eq!(done.status, 302, "{}", done.body);
+        sign_in_granting_all(client, &self.bffs[via].url()).await;
         assert!(client.session_cookie().is_some());
     }
 
@@ -289,4 +280,18 @@ async fn redis_restart_without_persistence_asks_to_sign_in_again() {
     assert_eq!(seen.status, 401, "{}", seen.body);
     assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
     c.shutdown().await;
+}
+
+/// Signs the browser `client` in as Mario through the backend at `base`,
+/// granting everything at the sandbox's consent screen.
+pub async fn sign_in_granting_all(client: &Client, base: &str) {
+    let start = client.get(&format!("{base}/auth/login")).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let auth_url = url::Url::parse(start.location()).unwrap();
+    let callback = Browser::with_client(client.http.clone())
+        .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
+        .await
+        .unwrap();
+    let done = client.get(callback.as_str()).await;
+    assert_eq!(done.status, 302, "{}", done.body);
 }

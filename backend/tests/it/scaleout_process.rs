@@ -24,9 +24,8 @@ use base64::Engine as _;
 use chrono::Utc;
 use giponext_bff::session::{RedisStore, SessionKey, Sessions};
 use giponext_bff::types::SessionId;
+use giponext_sandbox::ClientRegistration;
 use giponext_sandbox::clients::grants;
-use giponext_sandbox::testing::{Browser, Consent};
-use giponext_sandbox::{ClientRegistration, users};
 use giponext_shared::ScopeSet;
 use reqwest::Method;
 
@@ -51,20 +50,12 @@ impl Drop for Instance {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn spawn(
     redis: &RedisServer,
     sandbox: &giponext_sandbox::RunningSandbox,
     key: &str,
 ) -> Instance {
-    let port = free_port();
+    let port = crate::redis_server::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_giponext-bff"))
         .env("GIPONEXT_ISSUER", &sandbox.state().issuer)
@@ -98,15 +89,7 @@ async fn spawn(
 }
 
 async fn login(client: &Client, via: &Instance) {
-    let start = client.get(&format!("{}/auth/login", via.url)).await;
-    assert_eq!(start.status, 302, "{}", start.body);
-    let auth_url = url::Url::parse(start.location()).unwrap();
-    let callback = Browser::with_client(client.http.clone())
-        .authorize(&auth_url, users::MARIO, "sandbox", Consent::GrantAll)
-        .await
-        .unwrap();
-    let done = client.get(callback.as_str()).await;
-    assert_eq!(done.status, 302, "{}", done.body);
+    crate::scaleout::sign_in_granting_all(client, &via.url).await;
 }
 
 /// Redis, the sandbox, two `giponext-bff` processes, a signed-in browser
