@@ -223,10 +223,7 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
     assert_eq!(refused.json()["type"], "csrf_header_missing");
     assert!(s.client.session().await.authenticated, "still signed in");
 
-    let out = s
-        .client
-        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
-        .await;
+    let out = s.client.logout().await;
     assert_eq!(out.status, 200, "{}", out.body);
     let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
     assert!(
@@ -291,9 +288,7 @@ async fn no_token_reaches_the_browser() {
     assert_no_leak(&seen_before_logout, &issued);
     // Logout hands the ID token to the provider as id_token_hint (RP-Initiated
     // Logout requires it); access and refresh tokens still never show.
-    s.client
-        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
-        .await;
+    s.client.logout().await;
     let all = s.client.seen.lock().unwrap().clone();
     let bearer: Vec<String> = issued
         .into_iter()
@@ -448,9 +443,7 @@ async fn logs_carry_no_token_code_or_state() {
             None,
         )
         .await;
-    s.client
-        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
-        .await;
+    s.client.logout().await;
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(

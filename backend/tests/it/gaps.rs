@@ -57,14 +57,7 @@ async fn the_backend_starts_before_its_provider() {
     assert_eq!(problem.header("retry-after"), "5");
     assert_eq!(problem.json()["type"], "upstream_unavailable");
     // Signed out, signing out still works (nothing to revoke).
-    let out = client
-        .send(
-            reqwest::Method::POST,
-            "/auth/logout",
-            &[("x-csrf", "1")],
-            None,
-        )
-        .await;
+    let out = client.logout().await;
     assert_eq!(out.status, 200, "{}", out.body);
 
     // The provider comes up.
@@ -278,15 +271,7 @@ async fn logout_does_not_wait_for_a_slow_provider() {
     s.fake
         .with(|i| i.revoke_delay = Some(std::time::Duration::from_secs(10)));
     let t = std::time::Instant::now();
-    let r = s
-        .client
-        .send(
-            reqwest::Method::POST,
-            "/auth/logout",
-            &[("x-csrf", "1")],
-            None,
-        )
-        .await;
+    let r = s.client.logout().await;
     let took = t.elapsed();
     assert_eq!(r.status, 200, "{}", r.body);
     let wait = giponext_bff::routes::logout_revocation_wait(timeout);
@@ -340,15 +325,7 @@ async fn refreshed_id_tokens_are_validated() {
     assert_eq!(r.status, 401, "the session is not used again: {}", r.body);
 
     // The logout hint is the newest valid ID token, not the refused one.
-    let out = s
-        .client
-        .send(
-            reqwest::Method::POST,
-            "/auth/logout",
-            &[("x-csrf", "1")],
-            None,
-        )
-        .await;
+    let out = s.client.logout().await;
     let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
     let hint = url
         .query_pairs()

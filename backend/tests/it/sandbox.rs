@@ -190,10 +190,7 @@ async fn consent_journey_refresh_and_logout_against_the_sandbox() {
 
     // Logout: revoked at the sandbox, end-session URL for the console.
     let revocations = s.sandbox().stats().revocations();
-    let out = s
-        .client
-        .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
-        .await;
+    let out = s.client.logout().await;
     assert_eq!(out.status, 200, "{}", out.body);
     let end = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
     assert!(end.as_str().starts_with(s.sandbox().issuer().as_str()));

@@ -111,6 +111,12 @@ impl Client {
         self.send(Method::GET, path, &[], None).await
     }
 
+    /// `POST /auth/logout` as the console sends it (with `X-CSRF: 1`).
+    pub async fn logout(&self) -> Seen {
+        self.send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
+            .await
+    }
+
     /// An API call as the console makes it (with `X-CSRF: 1`).
     pub async fn api(&self, method: Method, path: &str, body: Option<&str>) -> Seen {
         self.send(
