@@ -2,25 +2,45 @@
 //! replayed state, login CSRF, wrong or missing `iss`, bad ID tokens.
 
 use reqwest::Method;
+use url::Url;
 
 use super::snippet;
 use crate::Report;
 use crate::fake_provider::IdTokenMode;
-use crate::support::{Client, FakeSetup, with_param};
+use crate::support::{Client, FakeSetup, Seen, with_param};
 
 /// No session cookie and `/api/session` says signed out.
 async fn no_session(s: &FakeSetup, client: &Client) -> bool {
     client.session_cookie().is_none() && !s.client.session().await.authenticated
 }
 
-pub async fn run(report: Report) {
-    // Tampered state; then the genuine answer is spent too.
+/// A fresh backend on the fake provider and a sign-in started there: the
+/// provider's redirect back to the callback and the pre-login cookie.
+async fn started() -> (FakeSetup, Url, String) {
     let s = FakeSetup::start().await;
     let callback = s.provider_redirect("").await;
     let login_cookie = s
         .client
         .cookie("/auth/callback", "gx_login")
         .unwrap_or_default();
+    (s, callback, login_cookie)
+}
+
+/// `client` follows `callback` presenting `login_cookie` as its `gx_login`.
+async fn callback_with_login_cookie(client: &Client, callback: &Url, login_cookie: &str) -> Seen {
+    client
+        .send(
+            Method::GET,
+            callback.as_str(),
+            &[("cookie", &format!("gx_login={login_cookie}"))],
+            None,
+        )
+        .await
+}
+
+pub async fn run(report: Report) {
+    // Tampered state; then the genuine answer is spent too.
+    let (s, callback, login_cookie) = started().await;
     let r = s
         .client
         .get(with_param(&callback, "state", "attacker-state").as_str())
@@ -32,15 +52,7 @@ pub async fn run(report: Report) {
         format!("{} {}", r.status.as_u16(), snippet(&r.body)),
         ok,
     );
-    let r = s
-        .client
-        .send(
-            Method::GET,
-            callback.as_str(),
-            &[("cookie", &format!("gx_login={login_cookie}"))],
-            None,
-        )
-        .await;
+    let r = callback_with_login_cookie(&s.client, &callback, &login_cookie).await;
     report.check(
         "genuine callback after a tampered one",
         "400 (login attempt spent)",
@@ -49,12 +61,7 @@ pub async fn run(report: Report) {
     );
 
     // Replay.
-    let s = FakeSetup::start().await;
-    let callback = s.provider_redirect("").await;
-    let login_cookie = s
-        .client
-        .cookie("/auth/callback", "gx_login")
-        .unwrap_or_default();
+    let (s, callback, login_cookie) = started().await;
     let first = s.client.get(callback.as_str()).await;
     let session = s.client.session_cookie();
     let replay = s.client.get(callback.as_str()).await;
@@ -69,14 +76,7 @@ pub async fn run(report: Report) {
         first.status == 302 && replay.status == 400 && s.client.session_cookie() == session,
     );
     let attacker = Client::new(s.bff.url());
-    let replay = attacker
-        .send(
-            Method::GET,
-            callback.as_str(),
-            &[("cookie", &format!("gx_login={login_cookie}"))],
-            None,
-        )
-        .await;
+    let replay = callback_with_login_cookie(&attacker, &callback, &login_cookie).await;
     report.check(
         "replayed callback with a stolen pre-login cookie",
         "400, no session for the attacker",

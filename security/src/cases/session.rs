@@ -8,7 +8,7 @@ use reqwest::Method;
 use url::Url;
 
 use super::harness::{OTHER_TENANT, SignedIn, TENANT};
-use super::snippet;
+use super::{check_status, get_with_session, snippet};
 use crate::Report;
 use crate::support::{Client, Seen};
 
@@ -66,20 +66,18 @@ pub async fn run(report: Report) {
     );
     pages.push(("callback (again)".into(), again));
     let old = first.unwrap_or_default();
-    let r = s
-        .client
-        .send(
-            Method::GET,
-            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
-            &[("x-csrf", "1"), ("cookie", &format!("gx_session={old}"))],
-            None,
-        )
-        .await;
-    report.check(
+    let r = get_with_session(
+        &s.client,
+        &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+        &old,
+    )
+    .await;
+    check_status(
+        &report,
         "previous session id after re-login",
         "401 (old session gone)",
-        format!("{}", r.status.as_u16()),
-        r.status == 401,
+        &r,
+        401,
     );
 
     // A console session's responses.
@@ -95,12 +93,7 @@ pub async fn run(report: Report) {
         pages.push((path.into(), s.client.get(path).await));
     }
     let list = s.client.api(Method::GET, &patients, None).await;
-    report.check(
-        "control: signed-in API call",
-        "200",
-        format!("{}", list.status.as_u16()),
-        list.status == 200,
-    );
+    check_status(&report, "control: signed-in API call", "200", &list, 200);
     pages.push((patients.clone(), list));
     s.remember(&s.client.clone()).await;
 
@@ -125,12 +118,7 @@ pub async fn run(report: Report) {
         .client
         .send(Method::GET, &patients, &[("x-csrf", "0")], None)
         .await;
-    report.check(
-        "API call with X-CSRF: 0",
-        "403",
-        format!("{}", r.status.as_u16()),
-        r.status == 403,
-    );
+    check_status(&report, "API call with X-CSRF: 0", "403", &r, 403);
     let r = s
         .client
         .send(
@@ -143,11 +131,12 @@ pub async fn run(report: Report) {
             None,
         )
         .await;
-    report.check(
+    check_status(
+        &report,
         "cross-site simple POST to the API (no preflight)",
         "403",
-        format!("{}", r.status.as_u16()),
-        r.status == 403,
+        &r,
+        403,
     );
     let r = s
         .client
@@ -289,20 +278,13 @@ pub async fn run(report: Report) {
         .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], None)
         .await;
     pages.push(("logout".into(), r));
-    let r = s
-        .client
-        .send(
-            Method::GET,
-            &patients,
-            &[("x-csrf", "1"), ("cookie", &format!("gx_session={before}"))],
-            None,
-        )
-        .await;
-    report.check(
+    let r = get_with_session(&s.client, &patients, &before).await;
+    check_status(
+        &report,
         "session cookie replayed after logout",
         "401",
-        format!("{}", r.status.as_u16()),
-        r.status == 401,
+        &r,
+        401,
     );
 
     // Cookie attributes on every Set-Cookie.

@@ -27,7 +27,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::Report;
-use crate::cases::snippet;
+use crate::cases::{get_with_session, snippet};
 use crate::fake_provider::{self, TENANT};
 use crate::support::{Client, FakeSetup, Seen};
 
@@ -35,6 +35,32 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn tuned(c: &mut Config) {
     c.timings.upstream_timeout = UPSTREAM_TIMEOUT;
+}
+
+/// A test backend's config for the fake provider: sign-in at `issuer` (the
+/// provider or a fault proxy in front of it), the API at `api_base`.
+fn fake_config(issuer: &str, api_base: &str) -> Config {
+    let mut config = Config::for_tests();
+    config.upstream = Upstream::External {
+        issuer: issuer.to_owned(),
+        api_base: Url::parse(api_base).expect("url"),
+    };
+    config.client_id = fake_provider::CLIENT_ID.into();
+    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    config
+}
+
+/// Ends the access token of `client`'s session at the provider and in the
+/// backend, so that the next API call refreshes.
+async fn expire_access(
+    fake: &fake_provider::Fake,
+    bff: &giponext_bff::RunningBff,
+    client: &Client,
+) {
+    fake.expire_access_tokens();
+    if let Some(cookie) = client.session_cookie() {
+        bff.expire_access_token(&cookie).await;
+    }
 }
 
 /// A clear answer: not a 500, a JSON problem or an HTML page, not empty.
@@ -175,10 +201,7 @@ async fn api_faults(report: Report) {
 
     // Refresh refused: the session asks for a new sign-in.
     s.fake.with(|i| i.fail_refresh = true);
-    s.fake.expire_access_tokens();
-    if let Some(cookie) = s.client.session_cookie() {
-        s.bff.expire_access_token(&cookie).await;
-    }
+    expire_access(&s.fake, &s.bff, &s.client).await;
     let r = s.client.api(Method::GET, &patients, None).await;
     report.check(
         "provider refuses the refresh (invalid_grant)",
@@ -197,13 +220,7 @@ async fn with_stoppable_provider() -> (
     Client,
 ) {
     let (fake, url, task) = fake_provider::start().await;
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: url.clone(),
-        api_base: Url::parse(&url).expect("url"),
-    };
-    config.client_id = fake_provider::CLIENT_ID.into();
-    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    let mut config = fake_config(&url, &url);
     tuned(&mut config);
     let bff = giponext_bff::serve(config).await.expect("backend starts");
     let client = Client::new(bff.url());
@@ -239,10 +256,7 @@ async fn provider_faults(report: Report) {
     // Down at refresh.
     let (fake, task, bff, client) = with_stoppable_provider().await;
     let done = login(&client).await;
-    fake.expire_access_tokens();
-    if let Some(cookie) = client.session_cookie() {
-        bff.expire_access_token(&cookie).await;
-    }
+    expire_access(&fake, &bff, &client).await;
     task.abort();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = client.api(Method::GET, &patients, None).await;
@@ -272,13 +286,7 @@ async fn restart(report: Report) {
         return;
     };
     let (fake, url, _task) = fake_provider::start().await;
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: url.clone(),
-        api_base: Url::parse(&url).expect("url"),
-    };
-    config.client_id = fake_provider::CLIENT_ID.into();
-    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    let mut config = fake_config(&url, &url);
     config.session_store = StoreLocation::File(dir.path().join("sessions.db"));
     let bff = giponext_bff::serve(config.clone())
         .await
@@ -290,14 +298,12 @@ async fn restart(report: Report) {
     let bff = giponext_bff::serve(config).await.expect("backend restarts");
     let again = Client::new(bff.url());
     let before = fake.with(|i| i.api_calls);
-    let r = again
-        .send(
-            Method::GET,
-            &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
-            &[("x-csrf", "1"), ("cookie", &format!("gx_session={cookie}"))],
-            None,
-        )
-        .await;
+    let r = get_with_session(
+        &again,
+        &format!("/api/giponext/v2/tenants/{TENANT}/patients"),
+        &cookie,
+    )
+    .await;
     let calls = fake.with(|i| i.api_calls) - before;
     report.check(
         "backend restart mid-session (SQLite store)",

@@ -5,13 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use giponext_bff::Config;
-use giponext_bff::config::{RedisUrl, StoreLocation, Upstream};
+use giponext_bff::config::{RedisUrl, StoreLocation};
 use reqwest::Method;
-use url::Url;
 
-use super::{UPSTREAM_TIMEOUT, clear, is_problem, login, seen};
+use super::{clear, fake_config, is_problem, login, seen, tuned};
 use crate::Report;
+use crate::cases::get_with_session;
 use crate::fake_provider::{self, TENANT};
 use crate::redis_server::RedisServer;
 use crate::support::Client;
@@ -51,14 +50,8 @@ async fn shut_down(url: &str) {
 pub(super) async fn run(report: Report) {
     let mut redis = RedisServer::start(true).await;
     let (fake, url, _task) = fake_provider::start().await;
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: url.clone(),
-        api_base: Url::parse(&url).expect("url"),
-    };
-    config.client_id = fake_provider::CLIENT_ID.into();
-    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
-    config.timings.upstream_timeout = UPSTREAM_TIMEOUT;
+    let mut config = fake_config(&url, &url);
+    tuned(&mut config);
     config.session_store = StoreLocation::Redis(RedisUrl(redis.url()));
     let a = giponext_bff::serve(config.clone())
         .await
@@ -74,15 +67,7 @@ pub(super) async fn run(report: Report) {
         let b = Client::new(b.url());
         let path = path.to_owned();
         let cookie = cookie.clone();
-        async move {
-            b.send(
-                Method::GET,
-                &path,
-                &[("x-csrf", "1"), ("cookie", &format!("gx_session={cookie}"))],
-                None,
-            )
-            .await
-        }
+        async move { get_with_session(&b, &path, &cookie).await }
     };
     let before = client.api(Method::GET, &patients, None).await;
 

@@ -5,12 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use giponext_bff::Config;
-use giponext_bff::config::Upstream;
 use reqwest::Method;
-use url::Url;
 
-use super::{UPSTREAM_TIMEOUT, clear, is_problem, login, seen};
+use super::{UPSTREAM_TIMEOUT, clear, expire_access, fake_config, is_problem, login, seen};
 use crate::Report;
 use crate::fake_provider::{self, Fake, TENANT};
 use crate::fault_proxy::{Fault, FaultProxy};
@@ -43,13 +40,7 @@ async fn start_with_timeout(upstream_timeout: Duration) -> Proxied {
     let proxy = FaultProxy::start(&url).await.expect("proxy starts");
     // The provider's own URLs (discovery, `iss`) are the proxy's.
     fake.with(|i| i.issuer = proxy.url().to_owned());
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: proxy.url().to_owned(),
-        api_base: Url::parse(&url).expect("url"),
-    };
-    config.client_id = fake_provider::CLIENT_ID.into();
-    config.client_secret = giponext_bff::types::Secret::new(fake_provider::CLIENT_SECRET);
+    let mut config = fake_config(proxy.url(), &url);
     config.timings.upstream_timeout = upstream_timeout;
     let bff = giponext_bff::serve(config).await.expect("backend starts");
     let client = Client::new(bff.url());
@@ -107,10 +98,7 @@ pub(super) async fn run(report: Report) {
     // Slow at refresh.
     let refreshes = p.fake.with(|i| i.refreshes);
     p.proxy.set("/token", slow);
-    p.fake.expire_access_tokens();
-    if let Some(cookie) = p.client.session_cookie() {
-        p.bff.expire_access_token(&cookie).await;
-    }
+    expire_access(&p.fake, &p.bff, &p.client).await;
     let t = Instant::now();
     let r = p.client.api(Method::GET, &patients, None).await;
     let elapsed = t.elapsed();
@@ -143,10 +131,7 @@ pub(super) async fn run(report: Report) {
     // refresh token, whose next use is a reuse: the user signs in again.
     let reuse = p.fake.with(|i| i.refresh_reuse_detected);
     p.proxy.set("/token", Some(Fault::HoldAnswer));
-    p.fake.expire_access_tokens();
-    if let Some(cookie) = p.client.session_cookie() {
-        p.bff.expire_access_token(&cookie).await;
-    }
+    expire_access(&p.fake, &p.bff, &p.client).await;
     let t = Instant::now();
     let r = p.client.api(Method::GET, &patients, None).await;
     let elapsed = t.elapsed();
