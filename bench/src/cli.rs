@@ -15,7 +15,7 @@ use tokio::process::Command;
 
 use crate::stack::{TENANT, bearer_token, sandbox_config};
 use crate::stats::{ms, percentile, ratio};
-use crate::tools::repo_root;
+use crate::tools::release_binary;
 
 /// Spawns timed per program.
 pub const SPAWNS: usize = 100;
@@ -80,7 +80,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
         "the CSV has {rows} invoices, expected {INVOICES}"
     );
 
-    let token = bearer_token(&sandbox, "openid giponext.invoices").await?;
+    let token = bearer_token(sandbox.issuer().as_str(), "openid giponext.invoices").await?;
     let t = Instant::now();
     let fetched = plain_loop(&sandbox, &token, &from, &to).await?;
     let plain = t.elapsed();
@@ -105,25 +105,7 @@ pub async fn run() -> anyhow::Result<Outcome> {
 }
 
 async fn build_cli() -> anyhow::Result<PathBuf> {
-    let root = repo_root();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "giponext-cli",
-            "--bin",
-            "giponext",
-        ])
-        .current_dir(&root)
-        .status()
-        .await
-        .context("running cargo build for the CLI")?;
-    anyhow::ensure!(status.success(), "building the release CLI failed");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("release/giponext"))
+    release_binary("giponext-cli", "giponext", &[]).await
 }
 
 async fn spawn_p50(program: &Path, args: &[&str]) -> anyhow::Result<Duration> {

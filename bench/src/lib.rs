@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod processes;
 pub mod proxy;
 pub mod sessions;
 pub mod stack;

@@ -4,10 +4,16 @@
 //! (b) through nginx reverse-proxying to the sandbox API (no auth of its
 //! own; the bearer header passes through). wrk, same concurrency, same
 //! machine.
+//!
+//! The sandbox and the backend are their release binaries, each its own OS
+//! process ([`crate::processes`]), as nginx is: no target shares a runtime
+//! with the sandbox or with this benchmark. Each process's CPU time per
+//! request comes from `/proc`, so the cost of each hop is read directly.
 
 use std::time::Duration;
 
-use crate::stack::{PATIENTS_PAGE, Stack, bearer_token, sandbox_config};
+use crate::processes::Deployment;
+use crate::stack::{PATIENTS_PAGE, bearer_token};
 use crate::stats::{ms, ratio};
 use crate::tools::{Nginx, WrkResult, cpu_time, cpu_time_with_children, wrk};
 
@@ -18,15 +24,16 @@ pub const CONCURRENCY: [u32; 3] = [1, 16, 64];
 /// pools, caches, nginx's upstream keep-alive).
 const WARM_UP_SECONDS: u32 = 2;
 
-/// One wrk run and the CPU it cost.
+/// One wrk run and the CPU each process spent per request meanwhile.
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
     /// What wrk saw.
     pub wrk: WrkResult,
-    /// CPU of this process (sandbox, and the backend when it is the target)
-    /// per request.
-    pub own_cpu: Duration,
-    /// CPU of the nginx processes per request.
+    /// The sandbox process (the API answering).
+    pub sandbox_cpu: Duration,
+    /// The backend process (idle unless it is the target).
+    pub backend_cpu: Duration,
+    /// The nginx processes, master and workers (idle unless the target).
     pub nginx_cpu: Duration,
 }
 
@@ -44,53 +51,80 @@ pub struct Row {
 }
 
 impl Row {
-    /// CPU the backend hop adds per request (this process's CPU per request
-    /// through the backend minus straight to the sandbox).
+    /// CPU the backend hop adds per request: the backend process's, plus
+    /// any change in the sandbox's against the direct run.
     pub fn backend_hop_cpu(&self) -> f64 {
-        self.backend.own_cpu.as_secs_f64() - self.direct.own_cpu.as_secs_f64()
+        self.backend.backend_cpu.as_secs_f64() + self.backend.sandbox_cpu.as_secs_f64()
+            - self.direct.sandbox_cpu.as_secs_f64()
     }
 
-    /// CPU the nginx hop adds per request (nginx's CPU plus the change in
-    /// this process's).
+    /// CPU the nginx hop adds per request: nginx's, plus any change in the
+    /// sandbox's against the direct run.
     pub fn nginx_hop_cpu(&self) -> f64 {
-        self.nginx.nginx_cpu.as_secs_f64() + self.nginx.own_cpu.as_secs_f64()
-            - self.direct.own_cpu.as_secs_f64()
+        self.nginx.nginx_cpu.as_secs_f64() + self.nginx.sandbox_cpu.as_secs_f64()
+            - self.direct.sandbox_cpu.as_secs_f64()
     }
 }
 
-/// Runs wrk (off the runtime that serves the backend and the sandbox) and
-/// measures the CPU this process and nginx spent per request meanwhile.
+/// The process ids whose CPU is read.
+#[derive(Debug, Clone, Copy)]
+struct Pids {
+    sandbox: u32,
+    backend: u32,
+    nginx: u32,
+}
+
+impl Pids {
+    fn cpu(self) -> [Duration; 3] {
+        [
+            cpu_time(self.sandbox),
+            cpu_time(self.backend),
+            cpu_time_with_children(self.nginx),
+        ]
+    }
+}
+
+/// Runs wrk and measures the CPU each process spent per request meanwhile.
 async fn measure(
     url: &str,
     connections: u32,
     seconds: u32,
     headers: &[String],
-    nginx_pid: u32,
+    pids: Pids,
 ) -> anyhow::Result<Run> {
-    let own = std::process::id();
-    let (own_before, nginx_before) = (cpu_time(own), cpu_time_with_children(nginx_pid));
+    let before = pids.cpu();
     let (url, headers) = (url.to_owned(), headers.to_vec());
     let result =
         tokio::task::spawn_blocking(move || wrk(&url, connections, seconds, &headers)).await??;
-    let per_request = |d: Duration| d.div_f64(result.requests.max(1) as f64);
+    let after = pids.cpu();
+    let per_request = |i: usize| {
+        after[i]
+            .saturating_sub(before[i])
+            .div_f64(result.requests.max(1) as f64)
+    };
     Ok(Run {
         wrk: result,
-        own_cpu: per_request(cpu_time(own).saturating_sub(own_before)),
-        nginx_cpu: per_request(cpu_time_with_children(nginx_pid).saturating_sub(nginx_before)),
+        sandbox_cpu: per_request(0),
+        backend_cpu: per_request(1),
+        nginx_cpu: per_request(2),
     })
 }
 
 /// Runs the benchmark, `seconds` per measurement; prints and returns the rows.
 pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
     println!("== Proxy hop: GET {PATIENTS_PAGE}, wrk {seconds}s per run ==");
-    let stack = Stack::start(sandbox_config(), 1, None).await?;
-    let token = bearer_token(&stack.sandbox, "openid giponext.patients").await?;
-    let cookie = stack.session_cookie().unwrap_or_default();
-    let upstream = stack.sandbox.addr().to_string();
-    let nginx = Nginx::start(&upstream).await?;
+    let deployment = Deployment::start().await?;
+    let token = bearer_token(&deployment.sandbox_url, "openid giponext.patients").await?;
+    let cookie = deployment.session_cookie().unwrap_or_default();
+    let nginx = Nginx::start(&deployment.sandbox_addr).await?;
+    let pids = Pids {
+        sandbox: deployment.sandbox_pid,
+        backend: deployment.bff_pid,
+        nginx: nginx.pid,
+    };
 
-    let backend_url = format!("{}/api/giponext/{PATIENTS_PAGE}", stack.bffs[0].url());
-    let direct_url = format!("http://{upstream}/{PATIENTS_PAGE}");
+    let backend_url = format!("{}/api/giponext/{PATIENTS_PAGE}", deployment.bff_url);
+    let direct_url = format!("{}/{PATIENTS_PAGE}", deployment.sandbox_url);
     let nginx_url = format!("http://127.0.0.1:{}/{PATIENTS_PAGE}", nginx.port);
     let bearer = vec![format!("Authorization: Bearer {token}")];
     let browser = vec![
@@ -104,7 +138,7 @@ pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
         (&direct_url, &bearer),
         (&nginx_url, &bearer),
     ] {
-        let mut req = stack.http.get(url.as_str());
+        let mut req = deployment.http.get(url.as_str());
         for h in headers.iter() {
             let (k, v) = h.split_once(": ").unwrap_or((h.as_str(), ""));
             req = req.header(k, v);
@@ -118,14 +152,14 @@ pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
         (&nginx_url, &bearer),
         (&backend_url, &browser),
     ] {
-        measure(url, 16, WARM_UP_SECONDS, headers, nginx.pid).await?;
+        measure(url, 16, WARM_UP_SECONDS, headers, pids).await?;
     }
 
     let mut rows = Vec::new();
     for c in CONCURRENCY {
-        let direct = measure(&direct_url, c, seconds, &bearer, nginx.pid).await?;
-        let nginx_r = measure(&nginx_url, c, seconds, &bearer, nginx.pid).await?;
-        let backend = measure(&backend_url, c, seconds, &browser, nginx.pid).await?;
+        let direct = measure(&direct_url, c, seconds, &bearer, pids).await?;
+        let nginx_r = measure(&nginx_url, c, seconds, &bearer, pids).await?;
+        let backend = measure(&backend_url, c, seconds, &browser, pids).await?;
         let row = Row {
             connections: c,
             backend,
@@ -137,7 +171,7 @@ pub async fn run(seconds: u32) -> anyhow::Result<Vec<Row>> {
     }
     print_verdict(&rows);
     drop(nginx);
-    stack.shutdown().await;
+    drop(deployment);
     Ok(rows)
 }
 
@@ -150,12 +184,13 @@ fn print_row(r: &Row) {
     ] {
         let w = run.wrk;
         println!(
-            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}  CPU/request: this process {:.0} us, nginx {:.0} us",
+            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}  CPU/request: sandbox {:.0} us, backend {:.0} us, nginx {:.0} us",
             w.rps,
             ms(w.p50),
             ms(w.p99),
             w.errors,
-            run.own_cpu.as_secs_f64() * 1e6,
+            run.sandbox_cpu.as_secs_f64() * 1e6,
+            run.backend_cpu.as_secs_f64() * 1e6,
             run.nginx_cpu.as_secs_f64() * 1e6,
         );
     }

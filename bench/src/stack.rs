@@ -23,8 +23,10 @@ pub const TENANT: &str = users::TENANT_MAIN;
 /// The API path of the patients page every benchmark reads.
 pub const PATIENTS_PAGE: &str = "v2/tenants/tenant-abc123/patients?limit=20";
 
-const CLIENT_ID: &str = "giponext-connect-bench";
-const CLIENT_SECRET: &str = "bench-secret";
+/// The benchmark backend's client id at the sandbox.
+pub const CLIENT_ID: &str = "giponext-connect-bench";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "bench-secret";
 
 /// Sandbox settings for load: long-lived tokens, no rate limit in the way.
 pub fn sandbox_config() -> SandboxConfig {
@@ -109,17 +111,7 @@ impl Stack {
     /// Signs Mario in through the first backend, granting everything, the
     /// way a person would (login and consent forms).
     async fn login(&self) -> anyhow::Result<()> {
-        let base = self.bffs[0].url();
-        let start = self.http.get(format!("{base}/auth/login")).send().await?;
-        let location = location(&start).context("/auth/login did not redirect")?;
-        let auth_url = Url::parse(&location)?;
-        let callback = Browser::with_client(self.http.clone())
-            .authorize(&auth_url, users::MARIO, users::PASSWORD, Consent::GrantAll)
-            .await?;
-        let done = self.http.get(callback.as_str()).send().await?;
-        if !done.status().is_redirection() {
-            bail!("the callback answered {}", done.status());
-        }
+        sign_in(&self.http, self.bffs[0].url()).await?;
         self.session_cookie()
             .context("no session cookie after login")?;
         Ok(())
@@ -127,13 +119,7 @@ impl Stack {
 
     /// The `gx_session` cookie value.
     pub fn session_cookie(&self) -> Option<String> {
-        let url = Url::parse(self.bffs[0].url()).ok()?;
-        let header = self.jar.cookies(&url)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|c| c.strip_prefix("gx_session=").map(str::to_owned))
+        session_cookie(&self.jar, self.bffs[0].url())
     }
 
     /// `GET {backend}/api/giponext/{PATIENTS_PAGE}` through instance `via`;
@@ -155,6 +141,33 @@ impl Stack {
     }
 }
 
+/// Signs Mario in through the backend at `base`, granting everything, the
+/// way a person would (login and consent forms); `http` keeps the cookies.
+pub async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let start = http.get(format!("{base}/auth/login")).send().await?;
+    let location = location(&start).context("/auth/login did not redirect")?;
+    let auth_url = Url::parse(&location)?;
+    let callback = Browser::with_client(http.clone())
+        .authorize(&auth_url, users::MARIO, users::PASSWORD, Consent::GrantAll)
+        .await?;
+    let done = http.get(callback.as_str()).send().await?;
+    if !done.status().is_redirection() {
+        bail!("the callback answered {}", done.status());
+    }
+    Ok(())
+}
+
+/// The `gx_session` cookie value `jar` holds for the backend at `base`.
+pub fn session_cookie(jar: &Jar, base: &str) -> Option<String> {
+    let url = Url::parse(base).ok()?;
+    let header = jar.cookies(&url)?;
+    header
+        .to_str()
+        .ok()?
+        .split("; ")
+        .find_map(|c| c.strip_prefix("gx_session=").map(str::to_owned))
+}
+
 fn location(res: &reqwest::Response) -> Option<String> {
     res.headers()
         .get("location")?
@@ -163,10 +176,11 @@ fn location(res: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// An access token for Mario from the sandbox, through the device flow of
-/// the seeded CLI client (approved with the login and consent forms).
-pub async fn bearer_token(sandbox: &RunningSandbox, scope: &str) -> anyhow::Result<String> {
-    let issuer = sandbox.issuer().as_str().trim_end_matches('/').to_owned();
+/// An access token for Mario from the sandbox at `issuer`, through the
+/// device flow of the seeded CLI client (approved with the login and consent
+/// forms).
+pub async fn bearer_token(issuer: &str, scope: &str) -> anyhow::Result<String> {
+    let issuer = issuer.trim_end_matches('/').to_owned();
     let http = reqwest::Client::new();
     let auth: serde_json::Value = http
         .post(format!("{issuer}/oauth2/device_authorization"))

@@ -305,7 +305,8 @@ impl Redis {
     }
 }
 
-async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+/// Waits (at most 5 s) until something accepts connections on `port`.
+pub async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -316,6 +317,24 @@ async fn wait_for_port(port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     bail!("nothing listens on port {port}")
+}
+
+/// Builds `bin` of `package` in release (`extra` e.g. `--no-default-features`)
+/// if needed, and returns its path in the target directory.
+pub async fn release_binary(package: &str, bin: &str, extra: &[&str]) -> anyhow::Result<PathBuf> {
+    let root = repo_root();
+    let status =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-q", "-p", package, "--bin", bin])
+            .args(extra)
+            .current_dir(&root)
+            .status()
+            .await
+            .with_context(|| format!("running cargo build for {bin}"))?;
+    anyhow::ensure!(status.success(), "building the release {bin} failed");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release").join(bin))
 }
 
 /// The workspace root (where `bench/` lives).
