@@ -156,7 +156,7 @@ pub fn to_local_input(t: chrono::NaiveDateTime) -> String {
 /// seconds optional).
 pub fn from_local_input(s: &str) -> Option<chrono::NaiveDateTime> {
     let (date, time) = s.split_once('T')?;
-    let date: chrono::NaiveDate = date.parse().ok()?;
+    let date = giponext_shared::wire_time::parse_date(date)?;
     let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, m) = (parts.next()??, parts.next()??);
     let sec = parts.next().flatten().unwrap_or(0);

@@ -103,7 +103,7 @@ pub struct Patient {
     /// Codice fiscale.
     pub fiscal_code: String,
     /// Date of birth.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire_time::optional_date")]
     pub birth_date: Option<NaiveDate>,
     /// Sex.
     #[serde(default)]
@@ -137,7 +137,11 @@ pub struct PatientInput {
     #[serde(default)]
     pub fiscal_code: String,
     /// Date of birth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire_time::optional_date"
+    )]
     pub birth_date: Option<NaiveDate>,
     /// Sex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,8 +196,10 @@ pub struct Appointment {
     #[serde(default)]
     pub treatment_id: Option<String>,
     /// Start (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub start: NaiveDateTime,
     /// End (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub end: NaiveDateTime,
     /// Booked or cancelled.
     pub status: AppointmentStatus,
@@ -214,8 +220,10 @@ pub struct AppointmentInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatment_id: Option<String>,
     /// Start (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub start: NaiveDateTime,
     /// End (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub end: NaiveDateTime,
     /// Notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,8 +237,10 @@ pub struct Availability {
     /// Agenda.
     pub agenda_id: String,
     /// Start (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub start: NaiveDateTime,
     /// End (local time).
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub end: NaiveDateTime,
 }
 
@@ -299,9 +309,10 @@ pub struct Episode {
     /// Open or closed.
     pub status: EpisodeStatus,
     /// When it was opened.
+    #[serde(deserialize_with = "crate::wire_time::date")]
     pub opened_on: NaiveDate,
     /// When it was closed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire_time::optional_date")]
     pub closed_on: Option<NaiveDate>,
     /// Notes.
     #[serde(default)]
@@ -348,6 +359,7 @@ pub struct MedicalReport {
     /// Author's display name.
     pub author: String,
     /// When it was signed.
+    #[serde(deserialize_with = "crate::wire_time::local")]
     pub created_at: NaiveDateTime,
 }
 
@@ -377,6 +389,7 @@ pub struct Invoice {
     /// Patient billed.
     pub patient_id: i64,
     /// Issue date.
+    #[serde(deserialize_with = "crate::wire_time::date")]
     pub date: NaiveDate,
     /// Lines.
     pub lines: Vec<InvoiceLine>,
@@ -413,7 +426,11 @@ pub struct InvoiceInput {
     /// Price list the prices are taken from.
     pub price_list_id: String,
     /// Issue date (today when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire_time::optional_date"
+    )]
     pub date: Option<NaiveDate>,
     /// Lines: treatment and quantity.
     pub lines: Vec<InvoiceLineInput>,

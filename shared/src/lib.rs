@@ -11,6 +11,7 @@
 //! - [`api`]: the JSON types of the GipoNext REST API.
 //! - [`session`]: the JSON the backend gives the console about a session.
 //! - [`fiscal_code`]: the Italian codice fiscale, validated.
+//! - [`wire_time`]: dates and times read from JSON without chrono's parser.
 
 pub mod api;
 pub mod features;
@@ -19,6 +20,7 @@ pub mod i18n;
 pub mod operations;
 pub mod scope;
 pub mod session;
+pub mod wire_time;
 
 pub use features::{FEATURES, Feature, FeatureId};
 pub use i18n::{Lang, Text};

@@ -34,7 +34,7 @@ pub struct SessionInfo {
     #[serde(default)]
     pub token: Option<TokenState>,
     /// When the session ends unless used.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire_time::optional_instant")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -69,6 +69,7 @@ pub struct DeclinedScope {
     /// The scope.
     pub scope: Scope,
     /// When it was refused.
+    #[serde(deserialize_with = "crate::wire_time::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -308,8 +309,10 @@ pub struct ConnectedSession {
     /// A short description of the browser, e.g. "Firefox on Linux".
     pub user_agent: String,
     /// Sign-in time.
+    #[serde(deserialize_with = "crate::wire_time::instant")]
     pub started: DateTime<Utc>,
     /// Last use.
+    #[serde(deserialize_with = "crate::wire_time::instant")]
     pub last_seen: DateTime<Utc>,
     /// The scopes the session's token carries.
     pub scopes: ScopeSet,

@@ -146,7 +146,7 @@ impl PatientDraft {
             last_name: self.last_name.trim().to_owned(),
             middle_name: opt(&self.middle_name),
             fiscal_code: self.fiscal_code.trim().to_uppercase(),
-            birth_date: self.birth_date.parse().ok(),
+            birth_date: giponext_shared::wire_time::parse_date(&self.birth_date),
             sex: match self.sex.as_str() {
                 "M" => Some(Sex::M),
                 "F" => Some(Sex::F),
