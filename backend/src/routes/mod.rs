@@ -21,6 +21,7 @@ use axum::routing::{any, get, post};
 use axum_extra::extract::CookieJar;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeader;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -34,9 +35,21 @@ pub use callback::CallbackParams;
 /// The whole backend as one router.
 pub fn router(state: Arc<AppState>) -> Router {
     let static_dir = state.config.static_dir.clone();
+    // `cargo xtask` writes each bundle asset beside its `.br` and `.gz`
+    // (compressed once, at build time, as hard as each format allows); a
+    // browser gets the smallest encoding it accepts, and a build without
+    // them is served as is.
     let spa = ServeDir::new(&static_dir)
+        .precompressed_br()
+        .precompressed_gzip()
         .append_index_html_on_directories(true)
         .fallback(ServeFile::new(static_dir.join("index.html")));
+    // The same URL answers in several encodings: caches must key on it.
+    let spa = SetResponseHeader::appending(
+        spa,
+        header::VARY,
+        HeaderValue::from_static("accept-encoding"),
+    );
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route(

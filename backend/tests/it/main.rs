@@ -14,6 +14,7 @@ mod proxy;
 #[cfg(feature = "embedded-sandbox")]
 mod redis_server;
 mod refresh;
+mod static_files;
 #[cfg(feature = "embedded-sandbox")]
 mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
