@@ -268,7 +268,7 @@ pub fn classify(status: u16, body: &str) -> Failure {
 }
 
 async fn send(method: &str, url: &str, body: Option<String>) -> Result<Response, Failure> {
-    let network = |e: JsValue| Failure::Network(format!("{e:?}"));
+    let network = |e: JsValue| Failure::Network(js_error_text(&e));
     let window = web_sys::window().ok_or_else(|| Failure::Network("no window".into()))?;
     let headers = Headers::new().map_err(network)?;
     headers.set("Accept", "application/json").map_err(network)?;
@@ -293,11 +293,27 @@ async fn send(method: &str, url: &str, body: Option<String>) -> Result<Response,
 async fn read_text(response: &Response) -> Result<String, Failure> {
     let promise = response
         .text()
-        .map_err(|e| Failure::Network(format!("{e:?}")))?;
+        .map_err(|e| Failure::Network(js_error_text(&e)))?;
     let value = JsFuture::from(promise)
         .await
-        .map_err(|e| Failure::Network(format!("{e:?}")))?;
+        .map_err(|e| Failure::Network(js_error_text(&e)))?;
     Ok(value.as_string().unwrap_or_default())
+}
+
+/// What a JavaScript exception says (`TypeError: Failed to fetch`), read
+/// from the error itself: the release bundle is built without `Debug`
+/// formatting (`-Zfmt-debug=none`), so `{:?}` would print nothing.
+fn js_error_text(e: &JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(error) => format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        ),
+        None => e
+            .as_string()
+            .unwrap_or_else(|| "the browser refused the request".into()),
+    }
 }
 
 #[cfg(test)]
@@ -331,5 +347,17 @@ mod tests {
         );
         assert_eq!(a.field_error("fiscalCode").as_deref(), Some("bad"));
         assert_eq!(classify(500, "<html>"), Failure::Http(500));
+    }
+
+    #[test]
+    fn network_errors_keep_the_browser_message() {
+        let error = js_sys::Error::new("Failed to fetch");
+        error.set_name("TypeError");
+        assert_eq!(js_error_text(&error.into()), "TypeError: Failed to fetch");
+        assert_eq!(js_error_text(&JsValue::from_str("aborted")), "aborted");
+        assert_eq!(
+            js_error_text(&JsValue::NULL),
+            "the browser refused the request"
+        );
     }
 }

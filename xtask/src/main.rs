@@ -9,7 +9,8 @@
 //! - `cargo xtask fuzz [target...]`: only the fuzz targets (`FUZZ_SECONDS`
 //!   each, default 20).
 //! - `cargo xtask tools`: only installs what is missing.
-//! - `cargo xtask bundle`: builds the release console and prints its size.
+//! - `cargo xtask bundle`: builds the release console and prints its size
+//!   as served (precompressed gzip and brotli) and as `gzip -9`.
 //!
 //! Installing is delegated to `scripts/ensure-tools.sh`, which skips what is
 //! present, so every command is cheap to repeat.
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
+
+mod precompress;
 
 fn main() -> ExitCode {
     match run() {
@@ -49,8 +52,9 @@ fn run() -> anyhow::Result<()> {
         ),
         Some("bundle") => {
             ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
-            build_console(&root)?;
-            print_bundle_size(&root)
+            let sizes = build_console(&root)?;
+            print_bundle_size(&sizes);
+            Ok(())
         }
         _ => {
             eprintln!("usage: cargo xtask <run|test|tools|bundle>");
@@ -125,7 +129,9 @@ fn check(mut c: Command, what: &str) -> anyhow::Result<()> {
 /// nowhere and the module traps either way, so behaviour is unchanged, but
 /// every panic site stops carrying its formatting code and source location
 /// (-23 KB gzipped); std's `optimize_for_size` and
-/// `-Zlocation-detail=none` take 4 KB more. These are unstable options of the pinned stable
+/// `-Zlocation-detail=none` take 4 KB more, and `-Zfmt-debug=none` (no
+/// `Debug` output: the console shows none, see `api::js_error_text`)
+/// 3.6 KB. These are unstable options of the pinned stable
 /// toolchain, enabled for this one build with `RUSTC_BOOTSTRAP`. Target
 /// rustflags given here replace those of `.cargo/config.toml`, so
 /// `erase_components` is repeated.
@@ -135,12 +141,13 @@ const CONSOLE_BUNDLE_ENV: [(&str, &str); 4] = [
     ("CARGO_UNSTABLE_BUILD_STD_FEATURES", "optimize_for_size"),
     (
         "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-        "--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none",
+        "--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none",
     ),
 ];
 
-/// Builds the release console bundle into `frontend/dist`.
-fn build_console(root: &Path) -> anyhow::Result<()> {
+/// Builds the release console bundle into `frontend/dist`, each asset
+/// beside its precompressed `.gz` and `.br` (see `precompress`).
+fn build_console(root: &Path) -> anyhow::Result<Vec<precompress::AssetSizes>> {
     let mut c = cmd("trunk", root)?;
     // The size-optimised profile (opt-level z, fat LTO, panic=abort).
     c.args(["build", "--release", "--cargo-profile", "wasm-release"]);
@@ -150,7 +157,9 @@ fn build_console(root: &Path) -> anyhow::Result<()> {
     check(
         c,
         "building the console (trunk build --release --cargo-profile wasm-release)",
-    )
+    )?;
+    eprintln!("xtask: precompressing the console bundle (zopfli gzip, brotli)");
+    precompress::precompress(&root.join("frontend/dist"))
 }
 
 fn run_product(root: &Path, extra: &[String]) -> anyhow::Result<()> {
@@ -179,7 +188,14 @@ fn test_everything(root: &Path) -> anyhow::Result<()> {
             "redis",
         ],
     )?;
-    build_console(root)?;
+    let sizes = build_console(root)?;
+    print_bundle_size(&sizes);
+    let served: u64 = sizes.iter().map(|a| a.gzip_served).sum();
+    if served > BUNDLE_BUDGET_BYTES {
+        bail!(
+            "the console bundle is {served} bytes gzipped as served, over its budget of {BUNDLE_BUDGET_BYTES}"
+        );
+    }
     let mut unit = cmd("cargo", root)?;
     // Default members: everything but the WASM console, whose tests run in
     // the browser below.
@@ -218,31 +234,40 @@ fn fuzz(root: &Path, targets: &[String]) -> anyhow::Result<()> {
     )
 }
 
-fn print_bundle_size(root: &Path) -> anyhow::Result<()> {
-    let dist = root.join("frontend/dist");
-    let mut total = 0u64;
-    for entry in std::fs::read_dir(&dist).with_context(|| format!("reading {}", dist.display()))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "wasm" | "js" | "css") {
-            continue;
-        }
-        let out = Command::new("gzip")
-            .args(["-9", "-c"])
-            .arg(&path)
-            .output()
-            .context("running gzip")?;
-        let size = out.stdout.len() as u64;
+/// The size budget of the console (issue 4): 250 KB gzipped for the wasm,
+/// the JS and the CSS together.
+const BUNDLE_BUDGET_BYTES: u64 = 256_000;
+
+fn print_bundle_size(sizes: &[precompress::AssetSizes]) {
+    println!(
+        "{:<28} {:>9} {:>12} {:>9} {:>9}",
+        "file", "raw", "gzip served", "gzip -9", "brotli"
+    );
+    let mut total = [0u64; 4];
+    for a in sizes {
         println!(
-            "{:>9} bytes gzipped  {}",
-            size,
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+            "{:<28} {:>9} {:>12} {:>9} {:>9}",
+            a.name, a.raw, a.gzip_served, a.gzip_9, a.brotli
         );
-        total += size;
+        for (sum, size) in total
+            .iter_mut()
+            .zip([a.raw, a.gzip_served, a.gzip_9, a.brotli])
+        {
+            *sum += size;
+        }
     }
     println!(
-        "{:>9} bytes gzipped  total (wasm + js + css); budget 256000",
-        total
+        "{:<28} {:>9} {:>12} {:>9} {:>9}",
+        "total (wasm + js + css)", total[0], total[1], total[2], total[3]
     );
-    Ok(())
+    let served = total[1];
+    let verdict = if served <= BUNDLE_BUDGET_BYTES {
+        "within"
+    } else {
+        "OVER"
+    };
+    println!(
+        "served gzip {served} bytes: {verdict} the budget of {BUNDLE_BUDGET_BYTES} bytes (250 KB); gzip -9 {}, brotli {}",
+        total[2], total[3]
+    );
 }
