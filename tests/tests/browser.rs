@@ -187,6 +187,7 @@ async fn medical_report_draft_survives_granting_reports_midway() {
 async fn create_a_patient_then_sign_out() {
     run("create_patient_and_sign_out", async |w: &World| {
         w.sign_in("mario.rossi").await?;
+        w.assert_bundle_arrived_compressed().await?;
         w.click("nav a[data-section='/patients']").await?;
         w.find("[data-test=patient-list] tbody tr").await?;
         w.assert_accessible("the patient list").await?;

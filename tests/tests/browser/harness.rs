@@ -349,6 +349,43 @@ impl World {
         Ok(())
     }
 
+    /// Checks, from the browser's own resource timings, that the console's
+    /// WebAssembly arrived compressed (the `.br` or `.gz` that `cargo xtask`
+    /// writes beside it). A bundle built without them (plain `trunk build`)
+    /// is skipped with a note, unless `GIPONEXT_E2E_REQUIRED=1`.
+    pub async fn assert_bundle_arrived_compressed(&self) -> anyhow::Result<()> {
+        let has_precompressed = std::fs::read_dir(dist())?
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".wasm.gz"));
+        if !has_precompressed {
+            if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
+                bail!(
+                    "the bundle has no precompressed .wasm.gz (build it with cargo xtask bundle)"
+                );
+            }
+            eprintln!("SKIPPED compressed-transfer check: the bundle was not precompressed");
+            return Ok(());
+        }
+        let sizes = self
+            .browser
+            .execute(
+                "return performance.getEntriesByType('resource')\
+                   .filter(e => e.name.endsWith('.wasm'))\
+                   .map(e => [e.encodedBodySize, e.decodedBodySize]);",
+                vec![],
+            )
+            .await?;
+        let sizes: Vec<(u64, u64)> = serde_json::from_value(sizes)?;
+        let [(encoded, decoded)] = sizes[..] else {
+            bail!("expected one .wasm download, saw {sizes:?}");
+        };
+        anyhow::ensure!(
+            decoded > 0 && encoded * 2 < decoded,
+            "the WebAssembly travelled uncompressed: {encoded} bytes on the wire for {decoded}"
+        );
+        Ok(())
+    }
+
     /// Runs axe-core (WCAG 2 A and AA rules) on the current page and fails
     /// on any violation. axe-core comes from npm into `.tools/`
     /// (scripts/ensure-tools.sh axe); without it the check is skipped with
