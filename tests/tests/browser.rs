@@ -5,6 +5,8 @@
 
 #![allow(missing_docs)]
 
+#[path = "browser/drafts.rs"]
+mod drafts;
 #[path = "browser/expiry.rs"]
 mod expiry;
 #[path = "browser/harness.rs"]

@@ -207,6 +207,10 @@ fn Week(
 /// The booking being written, kept as a draft.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct BookingDraft {
+    /// The agenda shown while it was written: a draft restored after a
+    /// sign-in must not be booked on whichever agenda shows first.
+    #[serde(default)]
+    agenda_id: String,
     patient_id: String,
     start: String,
     end: String,
@@ -229,9 +233,35 @@ fn BookingForm(
     let form = draft.form;
     let failure = RwSignal::new(None::<Failure>);
     let booked = RwSignal::new(false);
+    let restored_agenda = form.with_untracked(|f| f.agenda_id.clone());
+    if !restored_agenda.is_empty() {
+        agenda.set(restored_agenda);
+    }
+    // Every change records the agenda on screen, and so does switching
+    // agenda with a draft under way.
+    let edit = move |change: &dyn Fn(&mut BookingDraft)| {
+        draft.update(|f| {
+            change(f);
+            f.agenda_id = agenda.get_untracked();
+        })
+    };
+    Effect::new(move |_| {
+        let shown = agenda.get();
+        let under_way = form.with_untracked(|f| {
+            f.agenda_id != shown
+                && *f
+                    != BookingDraft {
+                        agenda_id: f.agenda_id.clone(),
+                        ..BookingDraft::default()
+                    }
+        });
+        if under_way {
+            draft.update(|f| f.agenda_id = shown);
+        }
+    });
     Effect::new(move |_| {
         if let Some(s) = slot.get() {
-            draft.update(|f| {
+            edit(&|f| {
                 f.start = i18n::to_local_input(s.start);
                 f.end = i18n::to_local_input(s.end);
             });
@@ -291,7 +321,7 @@ fn BookingForm(
             <div class="field">
                 <label for=id>{label}</label>
                 <input id=id type=kind prop:value=move || form.with(get)
-                    on:input=move |ev| { let v = event_target_value(&ev); draft.update(|f| set(f, v)) }/>
+                    on:input=move |ev| { let v = event_target_value(&ev); edit(&|f| set(f, v.clone())) }/>
             </div>
         }
     };
@@ -301,7 +331,7 @@ fn BookingForm(
             <div class="field">
                 <label for="book-patient">{tr!("Paziente", "Patient")}</label>
                 <PatientSelect id="book-patient" value=Signal::derive(move || form.with(|f| f.patient_id.clone()))
-                    on_change=Callback::new(move |v| draft.update(|f| f.patient_id = v))/>
+                    on_change=Callback::new(move |v: String| edit(&|f| f.patient_id = v.clone()))/>
                 <FieldError failure=failure field="patientId"/>
             </div>
             {text("book-notes", tr!("Note", "Notes"), "text", |f| f.notes.clone(), |f, v| f.notes = v)}
