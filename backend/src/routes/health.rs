@@ -35,11 +35,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let mut body = serde_json::json!({ "store": word(store_ok), "issuer": word(issuer_ok) });
-    if let Some(reason) = waiting {
-        body["reason"] = format!(
-            "the provider has not been discovered yet (retrying in the background): {reason}"
-        )
-        .into();
+    // The cause (addresses, connection errors) goes to the log, not to an
+    // unauthenticated endpoint.
+    if waiting.is_some() {
+        body["reason"] =
+            "the provider has not been discovered yet (retrying in the background; the log has the error)"
+                .into();
     } else if !issuer_ok {
         body["reason"] = "the issuer's discovery document cannot be fetched".into();
     }

@@ -38,6 +38,11 @@ async fn the_backend_starts_before_its_provider() {
         "{}",
         ready.body
     );
+    assert!(
+        !ready.body.contains("127.0.0.1") && !ready.body.contains("refused"),
+        "the probe names no address or connection error: {}",
+        ready.body
+    );
     let page = client.get("/auth/login").await;
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(

@@ -14,7 +14,6 @@ mod proxy;
 #[cfg(feature = "embedded-sandbox")]
 mod redis_server;
 mod refresh;
-mod static_files;
 #[cfg(feature = "embedded-sandbox")]
 mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
@@ -25,4 +24,5 @@ mod scaleout_faults;
 mod scaleout_process;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_sessions;
+mod static_files;
 mod store_lock;
