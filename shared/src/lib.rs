@@ -13,6 +13,8 @@
 //! - [`fiscal_code`]: the Italian codice fiscale, validated.
 //! - [`wire_time`]: dates and times read from JSON without chrono's parser.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod api;
 pub mod features;
 pub mod fiscal_code;

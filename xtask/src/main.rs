@@ -15,6 +15,8 @@
 //! Installing is delegated to `scripts/ensure-tools.sh`, which skips what is
 //! present, so every command is cheap to repeat.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 

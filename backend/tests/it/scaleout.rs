@@ -89,7 +89,7 @@ impl Cluster {
 
     /// Signs in the browser `client` through instance `via` as Mario.
     pub async fn login_as(&self, client: &Client, via: usize) {
-        sign_in_granting_all(client, &self.bffs[via].url()).await;
+        sign_in_granting_all(client, self.bffs[via].url()).await;
         assert!(client.session_cookie().is_some());
     }
 
