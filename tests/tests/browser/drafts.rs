@@ -10,14 +10,9 @@ use anyhow::Context;
 use fantoccini::Locator;
 use giponext_bff::types::SessionId;
 use giponext_sandbox::users::{MARIO, TENANT_MAIN};
-use serde_json::Value;
 
-use super::harness::World;
+use super::harness::{World, items};
 use super::run;
-
-fn items(page: &Value) -> &[Value] {
-    page["items"].as_array().map_or(&[], Vec::as_slice)
-}
 
 /// Waits until the input at `css` holds `want` (selects fill in once their
 /// options load).
@@ -167,16 +162,7 @@ async fn invoice_draft_survives_the_session_ending_on_the_backend() {
         w.click("form button[type=submit]").await?;
         let issued = w.wait_text("form .success", "Fattura emessa").await?;
         let number = issued.rsplit(' ').next().context("the number")?.trim();
-        let page = w
-            .api_get(&format!(
-                "{t}/invoices?from={}&limit=100",
-                chrono::Local::now().date_naive()
-            ))
-            .await?;
-        let stored = items(&page)
-            .iter()
-            .find(|i| i["number"] == number)
-            .with_context(|| format!("invoice {number} in {page}"))?;
+        let stored = w.issued_today(number).await?;
         assert_eq!(stored["patientId"].to_string(), patient, "{stored}");
         let line = &stored["lines"][0];
         assert_eq!(line["treatmentId"], treatment, "{stored}");

@@ -58,6 +58,11 @@ fn missing_piece() -> Option<String> {
     None
 }
 
+/// The `items` of an API page.
+pub fn items(page: &serde_json::Value) -> &[serde_json::Value] {
+    page["items"].as_array().map_or(&[], Vec::as_slice)
+}
+
 /// One running product (sandbox + backend + console) and one browser.
 pub struct World {
     /// The browser.
@@ -296,6 +301,22 @@ impl World {
             .await?;
         anyhow::ensure!(v["status"] == 200, "GET {path}: {v}");
         Ok(v["body"].clone())
+    }
+
+    /// The invoice issued today with `number`, as the API holds it.
+    pub async fn issued_today(&self, number: &str) -> anyhow::Result<serde_json::Value> {
+        let page = self
+            .api_get(&format!(
+                "/v2/tenants/{}/invoices?from={}&limit=100",
+                giponext_sandbox::users::TENANT_MAIN,
+                chrono::Local::now().date_naive()
+            ))
+            .await?;
+        items(&page)
+            .iter()
+            .find(|i| i["number"] == number)
+            .cloned()
+            .with_context(|| format!("invoice {number} in {page}"))
     }
 
     /// On the sandbox's pages: signs in as `user` if asked, then on the

@@ -13,7 +13,7 @@ use giponext_shared::Lang;
 use giponext_shared::api::{InvoiceLine, format_eur, invoice_totals};
 use serde_json::Value;
 
-use super::harness::World;
+use super::harness::{World, items};
 use super::run;
 
 /// Waits for the element at an XPath (for "the row that says X").
@@ -47,10 +47,6 @@ async fn sign_in_with(w: &World, scope: &str, path: &str) -> anyhow::Result<()> 
     w.sign_in_at_provider(MARIO, &[]).await?;
     w.wait_path(|p| p == path, path).await?;
     Ok(())
-}
-
-fn items(page: &Value) -> &[Value] {
-    page["items"].as_array().map_or(&[], Vec::as_slice)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,16 +116,7 @@ async fn an_invoice_from_treatments_at_price_list_prices() {
         w.screenshot("-detail").await?;
         w.assert_accessible("an issued invoice").await?;
         // The API holds it, at the list's prices.
-        let page = w
-            .api_get(&format!(
-                "{t}/invoices?from={}&limit=100",
-                chrono::Local::now().date_naive()
-            ))
-            .await?;
-        let stored = items(&page)
-            .iter()
-            .find(|i| i["number"] == number.as_str())
-            .with_context(|| format!("invoice {number} in {page}"))?;
+        let stored = w.issued_today(&number).await?;
         assert_eq!(stored["totalCents"], total, "{stored}");
         assert_eq!(stored["netCents"], net, "{stored}");
         let lines = stored["lines"].as_array().context("lines")?;
