@@ -12,6 +12,10 @@ struct Args {
     /// Seconds per wrk run in the proxy-hop benchmark.
     #[arg(long, global = true, default_value_t = 5)]
     seconds: u32,
+    /// Concurrencies of the proxy-hop benchmark (repeatable; default 1, 16
+    /// and 64), e.g. `--connections 16` while profiling one of them.
+    #[arg(long, global = true)]
+    connections: Vec<u32>,
 }
 
 #[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     if all || args.command == Which::Proxy {
-        record("proxy", b::proxy::run(args.seconds).await.map(drop));
+        record(
+            "proxy",
+            b::proxy::run(args.seconds, &args.connections)
+                .await
+                .map(drop),
+        );
     }
     if all || args.command == Which::Storm {
         record("storm", b::storm::run().await.map(drop));
