@@ -181,3 +181,38 @@ fn random_key() -> anyhow::Result<String> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_reads_the_clients_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(&path, clients_toml("http://127.0.0.1:4321").unwrap()).unwrap();
+        let clients = giponext_sandbox::config::load_clients(path.to_str().unwrap()).unwrap();
+        assert_eq!(clients.len(), 2);
+        let web = &clients[0];
+        assert_eq!(web.client_id, CLIENT_ID);
+        assert_eq!(web.client_secret.as_deref(), Some(CLIENT_SECRET));
+        assert_eq!(web.redirect_uris, ["http://127.0.0.1:4321/auth/callback"]);
+        assert_eq!(web.post_logout_redirect_uris, ["http://127.0.0.1:4321/"]);
+        assert_eq!(web.scopes, ScopeSet::all());
+        assert!(web.allows_grant(grants::AUTHORIZATION_CODE));
+        let cli = &clients[1];
+        assert_eq!(cli.client_id, CLI_CLIENT_ID);
+        assert!(cli.allows_grant(grants::DEVICE_CODE));
+        assert_eq!(cli.scopes, ScopeSet::all());
+    }
+
+    #[test]
+    fn session_keys_are_32_random_bytes() {
+        let (a, b) = (random_key().unwrap(), random_key().unwrap());
+        assert_ne!(a, b);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&a)
+            .unwrap();
+        assert_eq!(bytes.len(), 32);
+    }
+}
