@@ -5,7 +5,10 @@
 //! Every benchmark starts what it needs on free loopback ports (sandbox,
 //! backend, nginx, redis-server), measures a baseline in the same run and
 //! prints the figures with the ratio against that baseline, since absolute
-//! times vary from machine to machine. Loops are bounded; nothing is left
+//! times vary from machine to machine. The proxy hop runs the sandbox and
+//! the backend as their release binaries in separate processes, as deployed
+//! ([`processes`]); the other benchmarks run them in this process, where
+//! their test hooks are at hand. Loops are bounded; nothing is left
 //! running. External tools: `wrk`, `nginx`, `redis-server`, `gzip`
 //! (`scripts/ensure-tools.sh wrk nginx redis`).
 

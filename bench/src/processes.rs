@@ -187,11 +187,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sandbox_reads_the_clients_file() {
-        let dir = tempfile::tempdir().unwrap();
+    fn the_sandbox_reads_the_clients_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("clients.toml");
-        std::fs::write(&path, clients_toml("http://127.0.0.1:4321").unwrap()).unwrap();
-        let clients = giponext_sandbox::config::load_clients(path.to_str().unwrap()).unwrap();
+        std::fs::write(&path, clients_toml("http://127.0.0.1:4321")?)?;
+        let clients = giponext_sandbox::config::load_clients(&path.display().to_string())?;
         assert_eq!(clients.len(), 2);
         let web = &clients[0];
         assert_eq!(web.client_id, CLIENT_ID);
@@ -204,15 +204,15 @@ mod tests {
         assert_eq!(cli.client_id, CLI_CLIENT_ID);
         assert!(cli.allows_grant(grants::DEVICE_CODE));
         assert_eq!(cli.scopes, ScopeSet::all());
+        Ok(())
     }
 
     #[test]
-    fn session_keys_are_32_random_bytes() {
-        let (a, b) = (random_key().unwrap(), random_key().unwrap());
+    fn session_keys_are_32_random_bytes() -> anyhow::Result<()> {
+        let (a, b) = (random_key()?, random_key()?);
         assert_ne!(a, b);
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&a)
-            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&a)?;
         assert_eq!(bytes.len(), 32);
+        Ok(())
     }
 }

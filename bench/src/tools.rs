@@ -365,7 +365,7 @@ mod tests {
 Requests/sec:  12000.50
 Transfer/sec:      2.00MB
 ";
-        let r = parse_wrk(text).unwrap();
+        let r = parse_wrk(text).expect("the sample report parses");
         assert_eq!(r.rps, 12000.5);
         assert_eq!(r.p50, Duration::from_micros(850));
         assert_eq!(r.p99, Duration::from_micros(3250));
