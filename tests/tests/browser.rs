@@ -11,6 +11,8 @@ mod drafts;
 mod expiry;
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/many_patients.rs"]
+mod many_patients;
 #[path = "browser/workflows.rs"]
 mod workflows;
 

@@ -1,4 +1,8 @@
 //! Form helpers: the patient picker and a field's error message.
+//!
+//! A centre may have thousands of patients and the API pages at most 100:
+//! the directory holds the first page, the picker searches the API for the
+//! rest, and a name not in the directory is read on its own.
 
 use giponext_shared::api::{Page, Patient};
 use leptos::prelude::*;
@@ -7,7 +11,7 @@ use crate::api::{ApiResource, Failure, tenant_path};
 use crate::session::use_session;
 use crate::tr;
 
-/// The centre's patients (first 100), read once per sign-in and shared by
+/// The centre's first 100 patients, read once per sign-in and shared by
 /// the pickers and the lists that show a patient's name.
 #[derive(Clone, Copy)]
 pub struct PatientDirectory(pub ApiResource);
@@ -31,7 +35,12 @@ impl PatientDirectory {
 
     /// The patients, once read (tracked).
     pub fn patients(self) -> Option<Result<Vec<Patient>, Failure>> {
-        self.0.read::<Page<Patient>>().map(|r| r.map(|p| p.items))
+        self.page().map(|r| r.map(|p| p.items))
+    }
+
+    /// The first page as read, with the centre's total (tracked).
+    fn page(self) -> Option<Result<Page<Patient>, Failure>> {
+        self.0.read::<Page<Patient>>()
     }
 
     /// Reads the patients again (after one was created).
@@ -40,28 +49,39 @@ impl PatientDirectory {
     }
 }
 
-/// A patient's name, or `#id` when it is not known.
+/// A patient's name: from the directory, or read on its own when the
+/// patient is beyond its first page; `#id` until known.
 #[component]
 pub fn PatientName(
     /// The patient.
     id: i64,
 ) -> impl IntoView {
     let directory = PatientDirectory::get();
-    move || {
+    let tenant = use_session().tenant_id().unwrap_or_default();
+    let in_directory = move || {
         directory
             .patients()
             .and_then(|r| r.ok())
-            .and_then(|list| {
-                list.iter()
-                    .find(|p| p.id == id)
-                    .map(|p| format!("{} {}", p.last_name, p.first_name))
-            })
+            .map(|list| list.into_iter().find(|p| p.id == id))
+    };
+    // Read only once the directory is known not to hold the patient.
+    let alone = ApiResource::new(move || {
+        matches!(in_directory(), Some(None))
+            .then(|| tenant_path(&tenant, &format!("patients/{id}")))
+    });
+    move || {
+        in_directory()
+            .flatten()
+            .or_else(|| alone.read::<Patient>().and_then(|r| r.ok()))
+            .map(|p| format!("{} {}", p.last_name, p.first_name))
             .unwrap_or_else(|| format!("#{id}"))
     }
 }
 
 /// A `<select>` of the centre's patients, bound to `value` (the patient id
-/// as text, empty for none).
+/// as text, empty for none), with a search box above it: the list starts
+/// as the directory's first page and becomes the API's matches for what is
+/// typed, so every patient can be chosen however many the centre has.
 #[component]
 pub fn PatientSelect(
     /// The selected patient id.
@@ -73,36 +93,86 @@ pub fn PatientSelect(
     id: &'static str,
 ) -> impl IntoView {
     let directory = PatientDirectory::get();
-    let options = move || match directory.patients() {
-        Some(Ok(items)) => items
-            .into_iter()
-            .map(|p| {
-                let id = p.id.to_string();
-                let selected = {
-                    let id = id.clone();
-                    move || value.get() == id
-                };
-                view! {
-                    <option value=id selected=selected>
-                        {format!("{} {} — {}", p.last_name, p.first_name, p.fiscal_code)}
-                    </option>
-                }
-            })
-            .collect_view()
-            .into_any(),
+    let tenant = use_session().tenant_id().unwrap_or_default();
+    let typed = RwSignal::new(String::new());
+    let found = ApiResource::new(move || {
+        let q = typed.get();
+        let q = q.trim();
+        (!q.is_empty()).then(|| {
+            tenant_path(
+                &tenant,
+                &format!("patients?search={}&limit=100", urlencoding::encode(q)),
+            )
+        })
+    });
+    let page = move || {
+        if typed.with(|q| q.trim().is_empty()) {
+            directory.page()
+        } else {
+            found.read::<Page<Patient>>()
+        }
+    };
+    let options = move || match page() {
+        Some(Ok(page)) => {
+            let chosen = value.get();
+            // The chosen patient stays choosable when the list does not hold it.
+            let kept = (!chosen.is_empty() && !page.items.iter().any(|p| p.id.to_string() == chosen))
+                .then(|| chosen.parse::<i64>().ok())
+                .flatten()
+                .map(|kept| view! { <option value=kept.to_string() selected=true><PatientName id=kept/></option> });
+            let items = page
+                .items
+                .into_iter()
+                .map(|p| {
+                    let id = p.id.to_string();
+                    let selected = {
+                        let id = id.clone();
+                        move || value.get() == id
+                    };
+                    view! {
+                        <option value=id selected=selected>
+                            {format!("{} {} — {}", p.last_name, p.first_name, p.fiscal_code)}
+                        </option>
+                    }
+                })
+                .collect_view();
+            view! { {kept}{items} }.into_any()
+        }
         _ => ().into_any(),
     };
-    let failed = move || match directory.patients() {
-        Some(Err(e)) => Some(failure_note(&e)),
+    let note = move || {
+        match page() {
+        Some(Err(e)) => Some(failure_note(&e).into_any()),
+        Some(Ok(page)) if page.total_count > page.items.len() as u64 => {
+            let text = format!(
+                "{} {} {} {}.",
+                tr!("Mostrati", "Showing"),
+                page.items.len(),
+                tr!("di", "of"),
+                page.total_count
+            );
+            Some(view! { <p class="muted small">{text}" "{tr!("Cerca per trovare gli altri.", "Search to find the others.")}</p> }.into_any())
+        }
+        Some(Ok(page)) if page.items.is_empty() => Some(
+            view! { <p class="muted small">{tr!("Nessun paziente trovato.", "No patient found.")}</p> }
+                .into_any(),
+        ),
         _ => None,
+    }
     };
+    let search_id = format!("{id}-search");
     view! {
+        <input type="search" id=search_id class="picker-search"
+            aria-label=tr!("Cerca il paziente per nome o codice fiscale", "Search the patient by name or fiscal code")
+            placeholder=tr!("Cerca per nome o codice fiscale", "Search by name or fiscal code")
+            prop:value=move || typed.get()
+            on:input=move |ev| typed.set(event_target_value(&ev))/>
         <select id=id required on:change=move |ev| on_change.run(event_target_value(&ev))
             prop:value=move || value.get()>
             <option value="">{tr!("— scegli un paziente —", "— choose a patient —")}</option>
             {options}
         </select>
-        {failed}
+        {note}
     }
 }
 

@@ -303,6 +303,28 @@ impl World {
         Ok(v["body"].clone())
     }
 
+    /// `POST {API_PREFIX}{path}` with a JSON body from the page, with the
+    /// console's session. Fails unless 201.
+    pub async fn api_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let v = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/giponext' + arguments[0], {method: 'POST', credentials: 'same-origin',\
+                        headers: {'X-CSRF': '1', 'Content-Type': 'application/json'}, body: JSON.stringify(arguments[1])})\
+                   .then(async r => done({status: r.status, body: await r.json()}),\
+                         e => done({status: 0, body: String(e)}));",
+                vec![json!(path), body],
+            )
+            .await?;
+        anyhow::ensure!(v["status"] == 201, "POST {path}: {v}");
+        Ok(v["body"].clone())
+    }
+
     /// The invoice issued today with `number`, as the API holds it.
     pub async fn issued_today(&self, number: &str) -> anyhow::Result<serde_json::Value> {
         let page = self
