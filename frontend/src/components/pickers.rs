@@ -5,6 +5,8 @@
 //! rest, and a name not in the directory is read on its own.
 
 use giponext_shared::api::{Page, Patient};
+use std::time::Duration;
+
 use leptos::prelude::*;
 
 use crate::api::{ApiResource, Failure, tenant_path};
@@ -78,6 +80,9 @@ pub fn PatientName(
     }
 }
 
+/// How long typing pauses before the picker searches.
+const SEARCH_PAUSE: Duration = Duration::from_millis(300);
+
 /// A `<select>` of the centre's patients, bound to `value` (the patient id
 /// as text, empty for none), with a search box above it: the list starts
 /// as the directory's first page and becomes the API's matches for what is
@@ -94,9 +99,12 @@ pub fn PatientSelect(
 ) -> impl IntoView {
     let directory = PatientDirectory::get();
     let tenant = use_session().tenant_id().unwrap_or_default();
+    // What is in the box, and what is searched: the search waits for a
+    // pause in typing (each search is a call against the API's rate limit).
     let typed = RwSignal::new(String::new());
+    let searched = RwSignal::new(String::new());
     let found = ApiResource::new(move || {
-        let q = typed.get();
+        let q = searched.get();
         let q = q.trim();
         (!q.is_empty()).then(|| {
             tenant_path(
@@ -106,7 +114,7 @@ pub fn PatientSelect(
         })
     });
     let page = move || {
-        if typed.with(|q| q.trim().is_empty()) {
+        if searched.with(|q| q.trim().is_empty()) {
             directory.page()
         } else {
             found.read::<Page<Patient>>()
@@ -166,7 +174,19 @@ pub fn PatientSelect(
             aria-label=tr!("Cerca il paziente per nome o codice fiscale", "Search the patient by name or fiscal code")
             placeholder=tr!("Cerca per nome o codice fiscale", "Search by name or fiscal code")
             prop:value=move || typed.get()
-            on:input=move |ev| typed.set(event_target_value(&ev))/>
+            on:input=move |ev| {
+                let text = event_target_value(&ev);
+                typed.set(text.clone());
+                set_timeout(
+                    move || {
+                        // `try_`: the picker may be gone by then.
+                        if typed.try_get_untracked().as_ref() == Some(&text) {
+                            searched.try_set(text);
+                        }
+                    },
+                    SEARCH_PAUSE,
+                );
+            }/>
         <select id=id required on:change=move |ev| on_change.run(event_target_value(&ev))
             prop:value=move || value.get()>
             <option value="">{tr!("— scegli un paziente —", "— choose a patient —")}</option>
