@@ -50,10 +50,7 @@ async fn sign_in_again(w: &World, path: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_draft_survives_an_expired_session_on_its_own_agenda() {
     run("booking_draft_after_expired_session", async |w: &World| {
-        w.open("/auth/login?scope=giponext.agenda&return_to=%2Fagenda")
-            .await?;
-        w.sign_in_at_provider(MARIO, &[]).await?;
-        w.wait_path(|p| p == "/agenda", "/agenda").await?;
+        w.sign_in_with("giponext.agenda", "/agenda").await?;
         let t = format!("/v2/tenants/{TENANT_MAIN}");
         // Not the agenda shown first: the second tab.
         let agendas = w.api_get(&format!("{t}/agendas?limit=100")).await?;
@@ -125,10 +122,8 @@ async fn booking_draft_survives_an_expired_session_on_its_own_agenda() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoice_draft_survives_the_session_ending_on_the_backend() {
     run("invoice_draft_after_session_deleted", async |w: &World| {
-        w.open("/auth/login?scope=giponext.invoices%20giponext.treatments&return_to=%2Finvoices")
+        w.sign_in_with("giponext.invoices%20giponext.treatments", "/invoices")
             .await?;
-        w.sign_in_at_provider(MARIO, &[]).await?;
-        w.wait_path(|p| p == "/invoices", "/invoices").await?;
         let t = format!("/v2/tenants/{TENANT_MAIN}");
         let patient = w.choose_first("#inv-patient").await?;
         let list_id = w.choose_first("#inv-pricelist").await?;

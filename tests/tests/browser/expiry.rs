@@ -80,10 +80,8 @@ async fn patient_draft_survives_an_expired_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_draft_survives_the_session_ending_on_the_backend() {
     run("report_draft_after_session_deleted", async |w: &World| {
-        w.open("/auth/login?scope=giponext.medicalreports&return_to=%2Freports")
+        w.sign_in_with("giponext.medicalreports", "/reports")
             .await?;
-        w.sign_in_at_provider(MARIO, &[]).await?;
-        w.wait_path(|p| p == "/reports", "/reports").await?;
         let patient = w.choose_first("#report-patient").await?;
         w.type_into("#report-title", "Ecografia addome").await?;
         w.type_into("#report-body", "Fegato nei limiti.").await?;

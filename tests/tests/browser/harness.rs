@@ -383,6 +383,21 @@ impl World {
         }
     }
 
+    /// Signs in as Mario asking also for `scope` (URL-encoded, e.g.
+    /// `giponext.invoices%20giponext.treatments`), granting everything
+    /// asked, and waits to be back on `path`.
+    pub async fn sign_in_with(&self, scope: &str, path: &str) -> anyhow::Result<()> {
+        self.open(&format!(
+            "/auth/login?scope={scope}&return_to={}",
+            path.replace('/', "%2F")
+        ))
+        .await?;
+        self.sign_in_at_provider(giponext_sandbox::users::MARIO, &[])
+            .await?;
+        self.wait_path(|p| p == path, path).await?;
+        Ok(())
+    }
+
     /// Signs in from the console's sign-in page (essentials only) as `user`.
     pub async fn sign_in(&self, user: &str) -> anyhow::Result<()> {
         self.open("/").await?;

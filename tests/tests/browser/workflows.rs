@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use chrono::{Datelike, NaiveDate};
 use fantoccini::Locator;
 use fantoccini::elements::Element;
-use giponext_sandbox::users::{MARIO, TENANT_MAIN};
+use giponext_sandbox::users::TENANT_MAIN;
 use giponext_shared::Lang;
 use giponext_shared::api::{InvoiceLine, format_eur, invoice_totals};
 use serde_json::Value;
@@ -37,22 +37,11 @@ async fn find_xpath(w: &World, xpath: &str) -> anyhow::Result<Element> {
     }
 }
 
-/// Signs in asking also for `scope`, coming back to `path`.
-async fn sign_in_with(w: &World, scope: &str, path: &str) -> anyhow::Result<()> {
-    w.open(&format!(
-        "/auth/login?scope={scope}&return_to={}",
-        path.replace('/', "%2F")
-    ))
-    .await?;
-    w.sign_in_at_provider(MARIO, &[]).await?;
-    w.wait_path(|p| p == path, path).await?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invoice_from_treatments_at_price_list_prices() {
     run("invoice_from_price_list", async |w: &World| {
-        sign_in_with(w, "giponext.invoices%20giponext.treatments", "/invoices").await?;
+        w.sign_in_with("giponext.invoices%20giponext.treatments", "/invoices")
+            .await?;
         let t = format!("/v2/tenants/{TENANT_MAIN}");
         // The list pages: "next" is a plain button that shows the next page.
         w.find("[data-test=invoice-list] tbody tr").await?;
@@ -134,7 +123,7 @@ async fn an_invoice_from_treatments_at_price_list_prices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patients_episode_created_then_closed() {
     run("episode_create_and_update", async |w: &World| {
-        sign_in_with(w, "giponext.episodes", "/episodes").await?;
+        w.sign_in_with("giponext.episodes", "/episodes").await?;
         let patient = w.choose_first("#ep-patient").await?;
         let title = "Lombalgia: controllo a 30 giorni";
         w.type_into("#ep-title", title).await?;
@@ -211,7 +200,7 @@ fn monday(day: NaiveDate) -> NaiveDate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agenda_week_then_book_and_cancel() {
     run("agenda_book_and_cancel", async |w: &World| {
-        sign_in_with(w, "giponext.agenda", "/agenda").await?;
+        w.sign_in_with("giponext.agenda", "/agenda").await?;
         let t = format!("/v2/tenants/{TENANT_MAIN}");
         let agendas = w.api_get(&format!("{t}/agendas?limit=100")).await?;
         let agenda = items(&agendas)
