@@ -14,9 +14,13 @@ use crate::session::use_session;
 use crate::tr;
 
 /// The centre's first 100 patients, read once per sign-in and shared by
-/// the pickers and the lists that show a patient's name.
+/// the pickers and the lists that show a patient's name. Parsed once per
+/// read (a `Memo`), not once per name shown.
 #[derive(Clone, Copy)]
-pub struct PatientDirectory(pub ApiResource);
+pub struct PatientDirectory {
+    resource: ApiResource,
+    parsed: Memo<Option<Result<Page<Patient>, Failure>>>,
+}
 
 impl PatientDirectory {
     /// Provides the directory (in the signed-in shell).
@@ -24,7 +28,8 @@ impl PatientDirectory {
         let tenant = use_session().tenant_id().unwrap_or_default();
         let resource =
             ApiResource::new(move || Some(tenant_path(&tenant, "patients?offset=0&limit=100")));
-        provide_context(PatientDirectory(resource));
+        let parsed = Memo::new(move |_| resource.read::<Page<Patient>>());
+        provide_context(PatientDirectory { resource, parsed });
     }
 
     /// The directory in context (or a new one, outside the shell).
@@ -42,12 +47,26 @@ impl PatientDirectory {
 
     /// The first page as read, with the centre's total (tracked).
     fn page(self) -> Option<Result<Page<Patient>, Failure>> {
-        self.0.read::<Page<Patient>>()
+        self.parsed.get()
+    }
+
+    /// `Some(name)` or `Some(None)` (not in the directory) once read and
+    /// readable; `None` before, or if it could not be read (tracked).
+    fn name_of(self, id: i64) -> Option<Option<String>> {
+        self.parsed.with(|page| match page {
+            Some(Ok(page)) => Some(
+                page.items
+                    .iter()
+                    .find(|p| p.id == id)
+                    .map(|p| format!("{} {}", p.last_name, p.first_name)),
+            ),
+            _ => None,
+        })
     }
 
     /// Reads the patients again (after one was created).
     pub fn refresh(self) {
-        self.0.refetch();
+        self.resource.refetch();
     }
 }
 
@@ -60,22 +79,21 @@ pub fn PatientName(
 ) -> impl IntoView {
     let directory = PatientDirectory::get();
     let tenant = use_session().tenant_id().unwrap_or_default();
-    let in_directory = move || {
-        directory
-            .patients()
-            .and_then(|r| r.ok())
-            .map(|list| list.into_iter().find(|p| p.id == id))
-    };
     // Read only once the directory is known not to hold the patient.
     let alone = ApiResource::new(move || {
-        matches!(in_directory(), Some(None))
+        matches!(directory.name_of(id), Some(None))
             .then(|| tenant_path(&tenant, &format!("patients/{id}")))
     });
     move || {
-        in_directory()
+        directory
+            .name_of(id)
             .flatten()
-            .or_else(|| alone.read::<Patient>().and_then(|r| r.ok()))
-            .map(|p| format!("{} {}", p.last_name, p.first_name))
+            .or_else(|| {
+                alone
+                    .read::<Patient>()
+                    .and_then(|r| r.ok())
+                    .map(|p| format!("{} {}", p.last_name, p.first_name))
+            })
             .unwrap_or_else(|| format!("#{id}"))
     }
 }
