@@ -89,6 +89,26 @@ impl AppState {
         })
     }
 
+    /// Revokes a refresh token at the provider with this client's
+    /// credentials, best effort: a failure (or a provider not yet
+    /// discovered) is logged with `when`, never returned, since the caller
+    /// goes on ending the session either way.
+    pub async fn revoke_quietly(&self, refresh_token: &types::Secret, when: &'static str) {
+        let Ok(provider) = self.provider() else {
+            return;
+        };
+        if let Err(e) = provider
+            .revoke(
+                refresh_token,
+                &self.config.client_id,
+                &self.config.client_secret,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, when, "revoking a refresh token failed");
+        }
+    }
+
     /// The Content-Security-Policy of every response.
     pub fn csp(&self) -> &str {
         self.provider_cell.csp()

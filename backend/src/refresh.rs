@@ -234,7 +234,9 @@ pub async fn fresh_record(
             state.metrics.refresh(Err(true));
             tracing::warn!(error = %why, "the refreshed ID token is not valid: sign-in required");
             if let Some(rotated) = rotated {
-                revoke_quietly(state, &rotated).await;
+                state
+                    .revoke_quietly(&rotated, "after an invalid refreshed ID token")
+                    .await;
             }
             mark_reauth(state, id, current, &guard).await?;
             Err(reauth().into())
@@ -243,23 +245,6 @@ pub async fn fresh_record(
             state.metrics.refresh(Err(false));
             Err(AppError::UpstreamUnavailable(format!("token refresh failed: {e}")).into())
         }
-    }
-}
-
-/// Revokes a refresh token at the provider, logging (not failing) on error.
-async fn revoke_quietly(state: &AppState, refresh_token: &crate::types::Secret) {
-    let Ok(provider) = state.provider() else {
-        return;
-    };
-    if let Err(e) = provider
-        .revoke(
-            refresh_token,
-            &state.config.client_id,
-            &state.config.client_secret,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "revoking a refresh token failed");
     }
 }
 

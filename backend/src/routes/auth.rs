@@ -252,18 +252,10 @@ pub async fn logout(
     if let Some((id, record)) = current_session(&state, &jar).await? {
         state.sessions.delete(&id).await?;
         let provider = state.provider().ok();
-        if let Some(provider) = provider.clone()
-            && let Some(refresh) = record.tokens.refresh.clone()
-        {
-            let client_id = state.config.client_id.clone();
-            let client_secret = state.config.client_secret.clone();
+        if let Some(refresh) = record.tokens.refresh.clone() {
+            let revoking = state.clone();
             let mut revocation = tokio::spawn(async move {
-                match provider.revoke(&refresh, &client_id, &client_secret).await {
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "revoking the refresh token at logout failed")
-                    }
-                }
+                revoking.revoke_quietly(&refresh, "at logout").await;
             });
             let wait = logout_revocation_wait(state.config.timings.upstream_timeout);
             if tokio::time::timeout(wait, &mut revocation).await.is_err() {

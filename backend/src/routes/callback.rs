@@ -195,12 +195,8 @@ async fn callback_inner(
     })?;
     let Some(tenant) = choose_tenant(state, &userinfo.tenants) else {
         if let Some(refresh) = &grant.refresh {
-            let _ = provider
-                .revoke(
-                    refresh,
-                    &state.config.client_id,
-                    &state.config.client_secret,
-                )
+            state
+                .revoke_quietly(refresh, "refusing a tenant not allowed")
                 .await;
         }
         return Err(refuse(

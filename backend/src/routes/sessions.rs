@@ -99,16 +99,8 @@ pub async fn list(
 pub async fn end_session(state: &AppState, sub: &str, key: &str) -> Result<(), AppError> {
     if let Some(record) = state.sessions.load_key(key).await.ok().flatten()
         && let Some(refresh) = &record.tokens.refresh
-        && let Ok(provider) = state.provider()
-        && let Err(e) = provider
-            .revoke(
-                refresh,
-                &state.config.client_id,
-                &state.config.client_secret,
-            )
-            .await
     {
-        tracing::warn!(error = %e, "revoking a session's refresh token failed");
+        state.revoke_quietly(refresh, "ending a session").await;
     }
     state.sessions.index_remove(sub, key).await?;
     Ok(())
