@@ -101,8 +101,7 @@ fn read<'de, D, T>(
 where
     D: Deserializer<'de>,
 {
-    let text = String::deserialize(d)?;
-    parse(&text).ok_or_else(|| D::Error::invalid_value(Unexpected::Str(&text), &expected))
+    parse_or_refuse(&String::deserialize(d)?, parse, expected)
 }
 
 fn read_optional<'de, D, T>(
@@ -113,12 +112,17 @@ fn read_optional<'de, D, T>(
 where
     D: Deserializer<'de>,
 {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(text) => parse(&text)
-            .map(Some)
-            .ok_or_else(|| D::Error::invalid_value(Unexpected::Str(&text), &expected)),
-    }
+    Option::<String>::deserialize(d)?
+        .map(|text| parse_or_refuse(&text, parse, expected))
+        .transpose()
+}
+
+fn parse_or_refuse<T, E: Error>(
+    text: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: &'static str,
+) -> Result<T, E> {
+    parse(text).ok_or_else(|| E::invalid_value(Unexpected::Str(text), &expected))
 }
 
 const DATE: &str = "a date as YYYY-MM-DD";
