@@ -16,6 +16,6 @@ pub use consent::{
 };
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;
-pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect};
+pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect, display_name};
 pub use sessions::{ConnectedSessions, SessionList};
 pub use status::{Empty, FailureView, Loading, RestoredNotice};

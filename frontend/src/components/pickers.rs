@@ -13,6 +13,11 @@ use crate::api::{ApiResource, Failure, tenant_path};
 use crate::session::use_session;
 use crate::tr;
 
+/// How the console names a patient: surname first, as Italian registers do.
+pub fn display_name(p: &Patient) -> String {
+    format!("{} {}", p.last_name, p.first_name)
+}
+
 /// The centre's first 100 patients, read once per sign-in and shared by
 /// the pickers and the lists that show a patient's name. Parsed once per
 /// read (a `Memo`), not once per name shown.
@@ -40,11 +45,6 @@ impl PatientDirectory {
         })
     }
 
-    /// The patients, once read (tracked).
-    pub fn patients(self) -> Option<Result<Vec<Patient>, Failure>> {
-        self.page().map(|r| r.map(|p| p.items))
-    }
-
     /// The first page as read, with the centre's total (tracked).
     fn page(self) -> Option<Result<Page<Patient>, Failure>> {
         self.parsed.get()
@@ -54,12 +54,7 @@ impl PatientDirectory {
     /// readable; `None` before, or if it could not be read (tracked).
     fn name_of(self, id: i64) -> Option<Option<String>> {
         self.parsed.with(|page| match page {
-            Some(Ok(page)) => Some(
-                page.items
-                    .iter()
-                    .find(|p| p.id == id)
-                    .map(|p| format!("{} {}", p.last_name, p.first_name)),
-            ),
+            Some(Ok(page)) => Some(page.items.iter().find(|p| p.id == id).map(display_name)),
             _ => None,
         })
     }
@@ -92,7 +87,7 @@ pub fn PatientName(
                 alone
                     .read::<Patient>()
                     .and_then(|r| r.ok())
-                    .map(|p| format!("{} {}", p.last_name, p.first_name))
+                    .map(|p| display_name(&p))
             })
             .unwrap_or_else(|| format!("#{id}"))
     }
@@ -157,7 +152,7 @@ pub fn PatientSelect(
                     };
                     view! {
                         <option value=id selected=selected>
-                            {format!("{} {} — {}", p.last_name, p.first_name, p.fiscal_code)}
+                            {format!("{} — {}", display_name(&p), p.fiscal_code)}
                         </option>
                     }
                 })

@@ -72,7 +72,7 @@ fn PatientList() -> impl IntoView {
                 .map(|p| {
                     view! {
                         <tr>
-                            <td><a href=format!("/patients/{}", p.id)>{format!("{} {}", p.last_name, p.first_name)}</a></td>
+                            <td><a href=format!("/patients/{}", p.id)>{crate::components::display_name(&p)}</a></td>
                             <td class="mono">{p.fiscal_code}</td>
                             <td>{p.birth_date.map(i18n::date)}</td>
                             <td>{p.phone}</td>
@@ -195,7 +195,7 @@ pub fn PatientDetail() -> impl IntoView {
                 None => view! { <Loading/> }.into_any(),
                 Some(Err(e)) => view! { <FailureView failure=e retry=Callback::new(move |_| patient.refetch())/> }.into_any(),
                 Some(Ok(p)) => view! {
-                    <h1>{format!("{} {}", p.last_name, p.first_name)}</h1>
+                    <h1>{crate::components::display_name(&p)}</h1>
                     <section class="card">
                         <h2>{tr!("Anagrafica", "Demographics")}</h2>
                         <PatientForm existing=Some(p)/>
