@@ -217,6 +217,16 @@ struct BookingDraft {
     notes: String,
 }
 
+impl BookingDraft {
+    /// Nothing typed or picked: the agenda alone is no draft.
+    fn is_blank(&self) -> bool {
+        self.patient_id.is_empty()
+            && self.start.is_empty()
+            && self.end.is_empty()
+            && self.notes.is_empty()
+    }
+}
+
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
     i18n::from_local_input(s)
 }
@@ -237,25 +247,21 @@ fn BookingForm(
     if !restored_agenda.is_empty() {
         agenda.set(restored_agenda);
     }
-    // Every change records the agenda on screen, and so does switching
-    // agenda with a draft under way.
+    // A draft under way records the agenda on screen (so a blank form
+    // stays no draft), at every change and when the agenda is switched.
     let edit = move |change: &dyn Fn(&mut BookingDraft)| {
         draft.update(|f| {
             change(f);
-            f.agenda_id = agenda.get_untracked();
+            f.agenda_id = if f.is_blank() {
+                String::new()
+            } else {
+                agenda.get_untracked()
+            };
         })
     };
     Effect::new(move |_| {
         let shown = agenda.get();
-        let under_way = form.with_untracked(|f| {
-            f.agenda_id != shown
-                && *f
-                    != BookingDraft {
-                        agenda_id: f.agenda_id.clone(),
-                        ..BookingDraft::default()
-                    }
-        });
-        if under_way {
+        if form.with_untracked(|f| !f.agenda_id.is_empty() && f.agenda_id != shown) {
             draft.update(|f| f.agenda_id = shown);
         }
     });
