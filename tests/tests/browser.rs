@@ -165,11 +165,7 @@ async fn medical_report_draft_survives_granting_reports_midway() {
             w.value("#report-body").await?,
             "Ritmo sinusale regolare.\nNessuna alterazione."
         );
-        let start = std::time::Instant::now();
-        while w.value("#report-patient").await? != patient {
-            anyhow::ensure!(start.elapsed().as_secs() < 20, "patient not restored");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        w.wait_value("#report-patient", &patient).await?;
         assert!(!w.has("a[data-grant='giponext.medicalreports']").await?);
         // Submit: saved, and the draft is gone.
         w.click("form button[type=submit]").await?;

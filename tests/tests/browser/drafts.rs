@@ -14,23 +14,6 @@ use giponext_sandbox::users::{MARIO, TENANT_MAIN};
 use super::harness::{World, items};
 use super::run;
 
-/// Waits until the input at `css` holds `want` (selects fill in once their
-/// options load).
-async fn wait_value(w: &World, css: &str, want: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        let got = w.value(css).await?;
-        if got == want {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(20),
-            "{css} holds {got:?}, expected {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Follows the console's "sign in again" link back to `path`.
 async fn sign_in_again(w: &World, path: &str) -> anyhow::Result<()> {
     let again = w.find("[role=alert] a.button").await?;
@@ -92,7 +75,7 @@ async fn booking_draft_survives_an_expired_session_on_its_own_agenda() {
         assert_eq!(w.value("#book-notes").await?, note);
         assert_eq!(w.value("#book-start").await?, slot_start);
         assert_eq!(w.value("#book-end").await?, slot_end);
-        wait_value(w, "#book-patient", &patient).await?;
+        w.wait_value("#book-patient", &patient).await?;
         w.click("form button[type=submit]").await?;
         w.wait_text("form .success", "Appuntamento prenotato")
             .await?;
@@ -145,9 +128,9 @@ async fn invoice_draft_survives_the_session_ending_on_the_backend() {
         w.bff().state().sessions.delete(&id).await?;
         w.click("form button[type=submit]").await?;
         sign_in_again(w, "/invoices").await?;
-        wait_value(w, "#inv-patient", &patient).await?;
-        wait_value(w, "#inv-pricelist", &list_id).await?;
-        wait_value(w, "#line-0-treatment", treatment).await?;
+        w.wait_value("#inv-patient", &patient).await?;
+        w.wait_value("#inv-pricelist", &list_id).await?;
+        w.wait_value("#line-0-treatment", treatment).await?;
         assert_eq!(w.value("#line-0-qty").await?, "3");
         let lines = w
             .browser

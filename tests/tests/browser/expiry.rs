@@ -103,11 +103,7 @@ async fn report_draft_survives_the_session_ending_on_the_backend() {
         w.find("[data-test=draft-restored]").await?;
         assert_eq!(w.value("#report-title").await?, "Ecografia addome");
         assert_eq!(w.value("#report-body").await?, "Fegato nei limiti.");
-        let start = std::time::Instant::now();
-        while w.value("#report-patient").await? != patient {
-            anyhow::ensure!(start.elapsed().as_secs() < 20, "patient not restored");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        w.wait_value("#report-patient", &patient).await?;
         w.click("form button[type=submit]").await?;
         w.find("[data-test=report-saved]").await?;
         let reports = w

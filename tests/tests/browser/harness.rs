@@ -249,6 +249,23 @@ impl World {
             .unwrap_or_default())
     }
 
+    /// Waits until the input at `css` holds `want` (a `<select>` fills in
+    /// once its options load).
+    pub async fn wait_value(&self, css: &str, want: &str) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let got = self.value(css).await?;
+            if got == want {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(20),
+                "{css} holds {got:?}, expected {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Chooses the first real option of a `<select>` once options are
     /// loaded; returns its value.
     pub async fn choose_first(&self, select_css: &str) -> anyhow::Result<String> {

@@ -134,14 +134,7 @@ async fn a_patients_episode_created_then_closed() {
         w.find("[data-test=draft-restored]").await?;
         assert_eq!(w.value("#ep-title").await?, title);
         assert_eq!(w.value("#ep-notes").await?, "Fisioterapia in corso.");
-        let start = Instant::now();
-        while w.value("#ep-patient").await? != patient {
-            anyhow::ensure!(
-                start.elapsed() < Duration::from_secs(20),
-                "the draft's patient was not restored"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        w.wait_value("#ep-patient", &patient).await?;
         w.click("form button[type=submit]").await?;
         let row = format!("//tr[th[normalize-space(.)='{title}']]");
         let shown = find_xpath(w, &row).await?.text().await?;
