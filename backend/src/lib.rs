@@ -18,7 +18,7 @@
 //! (sealed server-side sessions), [`refresh`] (single-flight refresh),
 //! [`proxy`] (the guarded API proxy), [`routes`] (auth, session, health,
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
-//! [`types`] (validated newtypes and secrets), [`listen`] (the server loop
+//! [`types`] (validated newtypes and secrets), [`upstream`] (the API client), [`listen`] (the server loop
 //! with client timeouts), [`ratelimit`] (the sign-in limit).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -37,6 +37,7 @@ pub mod routes;
 pub mod session;
 mod start;
 pub mod types;
+pub mod upstream;
 
 pub use config::Config;
 pub use error::AppError;
@@ -45,8 +46,6 @@ pub use start::{RunningBff, check, check_config, init_tracing, serve, serve_from
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use url::Url;
 
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
@@ -65,8 +64,8 @@ pub struct AppState {
     pub issuer: String,
     /// The OpenID provider, once discovered (see [`AppState::provider`]).
     pub provider_cell: std::sync::Arc<discovery::ProviderCell>,
-    /// The HTTP client for API calls.
-    pub api_http: reqwest::Client,
+    /// The client for GipoNext API calls.
+    pub api: upstream::ApiClient,
     /// Sessions.
     pub sessions: Sessions,
     /// Counters.
@@ -131,13 +130,20 @@ impl AppState {
         format!("{}/auth/callback", self.public_url)
     }
 
-    /// `{api_base}{path}`; `path` starts with `/v2/`.
-    pub fn api_url(&self, path: &str, query: Option<&str>) -> Result<Url, url::ParseError> {
+    /// `{api_base}{path}`; `path` starts with `/v2/`. The base was parsed
+    /// as a URL at start; what is appended is a raw path and query that
+    /// hyper already parsed, so an `http::Uri` (no host re-processing) is
+    /// enough.
+    pub fn api_url(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<axum::http::Uri, axum::http::uri::InvalidUri> {
         let mut url = format!("{}{path}", self.api_base);
         if let Some(q) = query {
             url.push('?');
             url.push_str(q);
         }
-        Url::parse(&url)
+        axum::http::Uri::try_from(url)
     }
 }

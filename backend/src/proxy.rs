@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -28,12 +28,10 @@ use crate::error::AppError;
 use crate::refresh::{fresh_record, reauth, update_session};
 use crate::routes::{require_csrf, signed_in};
 use crate::types::Secret;
+use crate::upstream::{ApiCallError, ApiRequest, ApiResponse};
 
 /// The route prefix of the proxy.
 pub const PREFIX: &str = "/api/giponext";
-
-/// Largest upstream response passed back.
-const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 /// The proxy handler.
 pub async fn forward(
@@ -138,37 +136,46 @@ async fn forward_inner(
     let record = fresh_record(state, &id, record, false, needs)
         .await
         .map_err(not_covered)?;
-    let mut upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
-    if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let mut upstream = send(
+        state,
+        method,
+        &url,
+        content_type,
+        &body,
+        &record.tokens.access,
+    )
+    .await?;
+    if upstream.status == StatusCode::UNAUTHORIZED {
         // The API says the token is no good: refresh once, retry once.
         let record = fresh_record(state, &id, record, true, needs)
             .await
             .map_err(not_covered)?;
-        upstream = send(state, method, &url, headers, &body, &record.tokens.access).await?;
-        if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
+        upstream = send(
+            state,
+            method,
+            &url,
+            content_type,
+            &body,
+            &record.tokens.access,
+        )
+        .await?;
+        if upstream.status == StatusCode::UNAUTHORIZED {
             return Err(reauth());
         }
     }
-    let status = upstream.status();
+    let status = upstream.status;
     if matches!(status.as_u16(), 403 | 429 | 500..=599) {
-        let retry_after = upstream
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = if status == reqwest::StatusCode::FORBIDDEN {
-            read_body(upstream)
-                .await
-                .map(|(_, b)| b)
-                .unwrap_or_default()
+        let body: &[u8] = if status == StatusCode::FORBIDDEN {
+            &upstream.body
         } else {
-            Vec::new()
+            &[]
         };
         let return_to = headers.get("x-return-to").and_then(|v| v.to_str().ok());
         let error = upstream_problem(
             status.as_u16(),
-            retry_after.as_deref(),
-            &body,
+            upstream.retry_after.as_deref(),
+            body,
             operation,
             return_to,
         )
@@ -183,13 +190,8 @@ async fn forward_inner(
         }
         return Err(error);
     }
-    let (content_type, bytes) = read_body(upstream).await?;
-    let mut response = (
-        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-        bytes,
-    )
-        .into_response();
-    if let Some(ct) = content_type {
+    let mut response = (status, upstream.body).into_response();
+    if let Some(ct) = upstream.content_type {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     Ok(response)
@@ -225,64 +227,27 @@ fn not_covered(
     }
 }
 
+/// Sends the call once with `token`; the whole answer or a clear error.
 async fn send(
     state: &AppState,
     method: &HttpMethod,
-    url: &url::Url,
-    headers: &HeaderMap,
-    body: &[u8],
+    uri: &Uri,
+    content_type: Option<&HeaderValue>,
+    body: &Bytes,
     token: &Secret,
-) -> Result<reqwest::Response, AppError> {
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-        .map_err(|_| AppError::NotFound("this API path does not allow the method"))?;
-    let mut request = state
-        .api_http
-        .request(method.clone(), url.clone())
-        .bearer_auth(token.expose())
-        .header(header::ACCEPT, "application/json");
-    if method == reqwest::Method::POST || method == reqwest::Method::PUT {
-        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-            request = request.header(header::CONTENT_TYPE, ct.clone());
-        }
-        request = request.body(body.to_vec());
-    }
-    request.send().await.map_err(|e| {
-        if e.is_timeout() {
-            AppError::UpstreamTimeout
-        } else {
-            AppError::UpstreamUnavailable(format!(
-                "GipoNext unreachable: {}",
-                crate::oidc::error_chain(&e.without_url())
-            ))
-        }
+) -> Result<ApiResponse, AppError> {
+    let writes = *method == HttpMethod::POST || *method == HttpMethod::PUT;
+    let request = ApiRequest {
+        method: method.clone(),
+        uri: uri.clone(),
+        token,
+        content_type: content_type.filter(|_| writes).cloned(),
+        body: if writes { body.clone() } else { Bytes::new() },
+    };
+    state.api.call(request).await.map_err(|e| match e {
+        ApiCallError::Timeout => AppError::UpstreamTimeout,
+        other => AppError::UpstreamUnavailable(other.to_string()),
     })
-}
-
-async fn read_body(
-    mut upstream: reqwest::Response,
-) -> Result<(Option<HeaderValue>, Vec<u8>), AppError> {
-    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
-    let mut bytes = Vec::new();
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(AppError::UpstreamUnavailable(
-                        "GipoNext answer too large".into(),
-                    ));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok((content_type, bytes)),
-            Err(e) if e.is_timeout() => return Err(AppError::UpstreamTimeout),
-            Err(e) => {
-                return Err(AppError::UpstreamUnavailable(format!(
-                    "reading GipoNext's answer failed: {}",
-                    crate::oidc::error_chain(&e.without_url())
-                )));
-            }
-        }
-    }
 }
 
 pub use giponext_bff_core::grant_url;

@@ -203,17 +203,19 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         ),
     };
     let store: Arc<dyn SessionStore> = sessions.store().clone();
-    let api_http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(config.timings.upstream_timeout)
-        .build()?;
+    let api_uri = axum::http::Uri::try_from(format!("{api_base}/"))
+        .context("the API base URL is not a valid URI")?;
+    let api = crate::upstream::ApiClient::new(&api_uri, config.timings.upstream_timeout)?;
+    if api.via_proxy() {
+        tracing::info!("GipoNext API calls go through the configured outbound proxy");
+    }
 
     let state = Arc::new(AppState {
         public_url: public_url.clone(),
         api_base,
         issuer,
         provider_cell,
-        api_http,
+        api,
         sessions,
         metrics: Metrics::default(),
         cookies: CookiePolicy::for_https(https),

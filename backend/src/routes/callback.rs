@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use chrono::Utc;
@@ -27,6 +27,7 @@ use crate::routes::pending::PendingSignIns;
 use crate::routes::{current_session, found, no_store};
 use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
 use crate::types::{Secret, SessionId};
+use crate::upstream::{ApiCallError, ApiRequest};
 
 /// The query of the provider's redirect back (parsed in `giponext-bff-core`,
 /// where it is fuzzed).
@@ -313,35 +314,31 @@ async fn provider_error(
 }
 
 async fn fetch_userinfo(state: &AppState, access: &Secret) -> Result<UserInfo, AppError> {
-    let url = state
+    let uri = state
         .api_url("/v2/userinfo", None)
         .map_err(AppError::internal)?;
     let response = state
-        .api_http
-        .get(url)
-        .bearer_auth(access.expose())
-        .header(header::ACCEPT, "application/json")
-        .send()
+        .api
+        .call(ApiRequest {
+            method: Method::GET,
+            uri,
+            token: access,
+            content_type: None,
+            body: Default::default(),
+        })
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                AppError::UpstreamTimeout
-            } else {
-                AppError::UpstreamUnavailable(format!(
-                    "userinfo: {}",
-                    crate::oidc::error_chain(&e.without_url())
-                ))
-            }
+        .map_err(|e| match e {
+            ApiCallError::Timeout => AppError::UpstreamTimeout,
+            other => AppError::UpstreamUnavailable(format!("userinfo: {other}")),
         })?;
-    if !response.status().is_success() {
+    if !response.status.is_success() {
         return Err(AppError::UpstreamUnavailable(format!(
             "userinfo answered {}",
-            response.status()
+            response.status
         )));
     }
-    response.json::<UserInfo>().await.map_err(|e| {
-        AppError::UpstreamUnavailable(format!("userinfo is malformed: {}", e.without_url()))
-    })
+    serde_json::from_slice::<UserInfo>(&response.body)
+        .map_err(|e| AppError::UpstreamUnavailable(format!("userinfo is malformed: {e}")))
 }
 
 /// The tenant to work in: the first of the user's tenants that the

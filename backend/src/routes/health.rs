@@ -23,11 +23,13 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         state.issuer.trim_end_matches('/')
     );
     let waiting = state.provider_cell.reason();
-    let issuer_ok = waiting.is_none()
-        && matches!(
-            state.api_http.get(&discovery).send().await,
+    let issuer_ok = match state.provider_cell.get() {
+        Some(provider) if waiting.is_none() => matches!(
+            provider.http().get(&discovery).send().await,
             Ok(r) if r.status().is_success()
-        );
+        ),
+        _ => false,
+    };
     let status = if store_ok && issuer_ok {
         StatusCode::OK
     } else {
