@@ -118,7 +118,12 @@ impl Drop for RunningBff {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only on a terminal: a log file or collector gets plain
+    // text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     if std::env::var("BFF_LOG_FORMAT").as_deref() == Ok("json") {
         let _ = builder.json().try_init();
     } else {

@@ -86,14 +86,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 let route = request
                     .extensions()
                     .get::<MatchedPath>()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_else(|| "static".to_owned());
+                    .map_or("static", MatchedPath::as_str);
                 let request_id = request
                     .headers()
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned();
+                    .unwrap_or("-");
                 tracing::info_span!("request", method = %request.method(), route, request_id)
             }),
         )
