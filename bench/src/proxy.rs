@@ -3,7 +3,9 @@
 //! (a) the same request straight to the sandbox API with a bearer token and
 //! (b) through nginx reverse-proxying to the sandbox API (no auth of its
 //! own; the bearer header passes through). wrk, same concurrency, same
-//! machine.
+//! machine. A fourth target, (c) `giponext-bare-hop`, is the same pass-through
+//! hop on the backend's own stack (tokio, hyper) with nothing else: the floor
+//! any Rust proxy on that stack starts from.
 //!
 //! The sandbox and the backend are their release binaries, each its own OS
 //! process ([`crate::processes`]), as nginx is: no target shares a runtime
@@ -15,7 +17,7 @@ use std::time::Duration;
 use crate::processes::Deployment;
 use crate::stack::{PATIENTS_PAGE, bearer_token};
 use crate::stats::{ms, ratio};
-use crate::tools::{Nginx, WrkResult, cpu_time, cpu_time_with_children, wrk};
+use crate::tools::{BareHop, Nginx, WrkResult, cpu_time, cpu_time_with_children, wrk};
 
 /// The concurrencies measured.
 pub const CONCURRENCY: [u32; 3] = [1, 16, 64];
@@ -35,6 +37,8 @@ pub struct Run {
     pub backend_cpu: Duration,
     /// The nginx processes, master and workers (idle unless the target).
     pub nginx_cpu: Duration,
+    /// The bare hop (idle unless the target).
+    pub bare_cpu: Duration,
 }
 
 /// One concurrency level's three measurements.
@@ -48,6 +52,8 @@ pub struct Row {
     pub direct: Run,
     /// Through nginx.
     pub nginx: Run,
+    /// Through the bare hyper hop.
+    pub bare: Run,
 }
 
 impl Row {
@@ -63,6 +69,11 @@ impl Row {
     pub fn nginx_hop_cpu(&self) -> f64 {
         self.nginx.nginx_cpu.as_secs_f64()
     }
+
+    /// CPU the bare hyper hop costs per request.
+    pub fn bare_hop_cpu(&self) -> f64 {
+        self.bare.bare_cpu.as_secs_f64()
+    }
 }
 
 /// The process ids whose CPU is read.
@@ -71,14 +82,16 @@ struct Pids {
     sandbox: u32,
     backend: u32,
     nginx: u32,
+    bare: u32,
 }
 
 impl Pids {
-    fn cpu(self) -> [Duration; 3] {
+    fn cpu(self) -> [Duration; 4] {
         [
             cpu_time(self.sandbox),
             cpu_time(self.backend),
             cpu_time_with_children(self.nginx),
+            cpu_time(self.bare),
         ]
     }
 }
@@ -106,6 +119,7 @@ async fn measure(
         sandbox_cpu: per_request(0),
         backend_cpu: per_request(1),
         nginx_cpu: per_request(2),
+        bare_cpu: per_request(3),
     })
 }
 
@@ -122,15 +136,18 @@ pub async fn run(seconds: u32, connections: &[u32]) -> anyhow::Result<Vec<Row>> 
     let token = bearer_token(&deployment.sandbox_url, "openid giponext.patients").await?;
     let cookie = deployment.session_cookie().unwrap_or_default();
     let nginx = Nginx::start(&deployment.sandbox_addr).await?;
+    let bare = BareHop::start(&deployment.sandbox_addr).await?;
     let pids = Pids {
         sandbox: deployment.sandbox_pid,
         backend: deployment.bff_pid,
         nginx: nginx.pid,
+        bare: bare.pid,
     };
 
     let backend_url = format!("{}/api/giponext/{PATIENTS_PAGE}", deployment.bff_url);
     let direct_url = format!("{}/{PATIENTS_PAGE}", deployment.sandbox_url);
     let nginx_url = format!("http://127.0.0.1:{}/{PATIENTS_PAGE}", nginx.port);
+    let bare_url = format!("http://127.0.0.1:{}/{PATIENTS_PAGE}", bare.port);
     let bearer = vec![format!("Authorization: Bearer {token}")];
     let browser = vec![
         format!("Cookie: gx_session={cookie}"),
@@ -142,6 +159,7 @@ pub async fn run(seconds: u32, connections: &[u32]) -> anyhow::Result<Vec<Row>> 
         (&backend_url, &browser),
         (&direct_url, &bearer),
         (&nginx_url, &bearer),
+        (&bare_url, &bearer),
     ] {
         let mut req = deployment.http.get(url.as_str());
         for h in headers.iter() {
@@ -155,6 +173,7 @@ pub async fn run(seconds: u32, connections: &[u32]) -> anyhow::Result<Vec<Row>> 
     for (url, headers) in [
         (&direct_url, &bearer),
         (&nginx_url, &bearer),
+        (&bare_url, &bearer),
         (&backend_url, &browser),
     ] {
         measure(url, 16, WARM_UP_SECONDS, headers, pids).await?;
@@ -164,17 +183,20 @@ pub async fn run(seconds: u32, connections: &[u32]) -> anyhow::Result<Vec<Row>> 
     for &c in connections {
         let direct = measure(&direct_url, c, seconds, &bearer, pids).await?;
         let nginx_r = measure(&nginx_url, c, seconds, &bearer, pids).await?;
+        let bare_r = measure(&bare_url, c, seconds, &bearer, pids).await?;
         let backend = measure(&backend_url, c, seconds, &browser, pids).await?;
         let row = Row {
             connections: c,
             backend,
             direct,
             nginx: nginx_r,
+            bare: bare_r,
         };
         print_row(&row);
         rows.push(row);
     }
     print_verdict(&rows);
+    drop(bare);
     drop(nginx);
     drop(deployment);
     Ok(rows)
@@ -186,10 +208,11 @@ fn print_row(r: &Row) {
         ("backend", r.backend),
         ("direct", r.direct),
         ("nginx", r.nginx),
+        ("bare", r.bare),
     ] {
         let w = run.wrk;
         println!(
-            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}  CPU/request: sandbox {:.0} us, backend {:.0} us, nginx {:.0} us",
+            "  {name:<8} {:>9.0} req/s  p50 {:>10}  p99 {:>10}  errors {}  CPU/request: sandbox {:.0} us, backend {:.0} us, nginx {:.0} us, bare {:.0} us",
             w.rps,
             ms(w.p50),
             ms(w.p99),
@@ -197,6 +220,7 @@ fn print_row(r: &Row) {
             run.sandbox_cpu.as_secs_f64() * 1e6,
             run.backend_cpu.as_secs_f64() * 1e6,
             run.nginx_cpu.as_secs_f64() * 1e6,
+            run.bare_cpu.as_secs_f64() * 1e6,
         );
     }
     let (b, d, n) = (r.backend.wrk, r.direct.wrk, r.nginx.wrk);
@@ -210,8 +234,14 @@ fn print_row(r: &Row) {
     let sandbox_change =
         |run: Run| (run.sandbox_cpu.as_secs_f64() - r.direct.sandbox_cpu.as_secs_f64()) * 1e6;
     println!(
-        "  CPU the hop costs per request: backend {:.0} us, nginx {:.0} us -> nginx/backend {:.2} (sandbox vs direct: {:+.0} us behind the backend, {:+.0} us behind nginx)",
+        "  bare hyper hop: req/s bare/nginx {:.2}, backend/bare {:.2}",
+        ratio(r.bare.wrk.rps, n.rps),
+        ratio(b.rps, r.bare.wrk.rps),
+    );
+    println!(
+        "  CPU the hop costs per request: backend {:.0} us, bare hyper {:.0} us, nginx {:.0} us -> nginx/backend {:.2} (sandbox vs direct: {:+.0} us behind the backend, {:+.0} us behind nginx)",
         r.backend_hop_cpu() * 1e6,
+        r.bare_hop_cpu() * 1e6,
         r.nginx_hop_cpu() * 1e6,
         ratio(r.nginx_hop_cpu(), r.backend_hop_cpu()),
         sandbox_change(r.backend),

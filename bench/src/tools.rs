@@ -176,6 +176,40 @@ pub fn cpu_time_with_children(pid: u32) -> Duration {
     total
 }
 
+/// `giponext-bare-hop`, the floor of a Rust proxy hop (see its docs),
+/// reverse-proxying to `upstream`.
+pub struct BareHop {
+    /// The port it listens on.
+    pub port: u16,
+    /// Its process id.
+    pub pid: u32,
+    _child: ChildGuard,
+}
+
+impl BareHop {
+    /// Builds (if needed) and starts it, and waits until it listens.
+    pub async fn start(upstream: &str) -> anyhow::Result<BareHop> {
+        let exe = release_binary("giponext-bench", "giponext-bare-hop", &[]).await?;
+        let port = free_port()?;
+        let child = Command::new(exe)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(upstream)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting giponext-bare-hop")?;
+        let pid = child.id();
+        let child = ChildGuard(child);
+        wait_for_port(port).await?;
+        Ok(BareHop {
+            port,
+            pid,
+            _child: child,
+        })
+    }
+}
+
 /// An nginx reverse proxy on a free port in front of `upstream`
 /// (`127.0.0.1:PORT`), configured from `bench/nginx/nginx.conf`. On drop its
 /// master gets SIGTERM first and stops its workers (a SIGKILLed master would
