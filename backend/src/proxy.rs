@@ -136,30 +136,19 @@ async fn forward_inner(
     let record = fresh_record(state, &id, record, false, needs)
         .await
         .map_err(not_covered)?;
-    let content_type = headers.get(header::CONTENT_TYPE);
-    let mut upstream = send(
-        state,
+    let call = Outgoing {
         method,
-        &url,
-        content_type,
-        &body,
-        &record.tokens.access,
-    )
-    .await?;
+        uri: &url,
+        content_type: headers.get(header::CONTENT_TYPE),
+        body: &body,
+    };
+    let mut upstream = call.send(state, &record.tokens.access).await?;
     if upstream.status == StatusCode::UNAUTHORIZED {
         // The API says the token is no good: refresh once, retry once.
         let record = fresh_record(state, &id, record, true, needs)
             .await
             .map_err(not_covered)?;
-        upstream = send(
-            state,
-            method,
-            &url,
-            content_type,
-            &body,
-            &record.tokens.access,
-        )
-        .await?;
+        upstream = call.send(state, &record.tokens.access).await?;
         if upstream.status == StatusCode::UNAUTHORIZED {
             return Err(reauth());
         }
@@ -227,27 +216,35 @@ fn not_covered(
     }
 }
 
-/// Sends the call once with `token`; the whole answer or a clear error.
-async fn send(
-    state: &AppState,
-    method: &HttpMethod,
-    uri: &Uri,
-    content_type: Option<&HeaderValue>,
-    body: &Bytes,
-    token: &Secret,
-) -> Result<ApiResponse, AppError> {
-    let writes = *method == HttpMethod::POST || *method == HttpMethod::PUT;
-    let request = ApiRequest {
-        method: method.clone(),
-        uri: uri.clone(),
-        token,
-        content_type: content_type.filter(|_| writes).cloned(),
-        body: if writes { body.clone() } else { Bytes::new() },
-    };
-    state.api.call(request).await.map_err(|e| match e {
-        ApiCallError::Timeout => AppError::UpstreamTimeout,
-        other => AppError::UpstreamUnavailable(other.to_string()),
-    })
+/// The API call a proxied request makes (sent again, with a refreshed
+/// token, after a 401).
+struct Outgoing<'a> {
+    method: &'a HttpMethod,
+    uri: &'a Uri,
+    content_type: Option<&'a HeaderValue>,
+    body: &'a Bytes,
+}
+
+impl Outgoing<'_> {
+    /// Sends the call once with `token`; the whole answer or a clear error.
+    async fn send(&self, state: &AppState, token: &Secret) -> Result<ApiResponse, AppError> {
+        let writes = *self.method == HttpMethod::POST || *self.method == HttpMethod::PUT;
+        let request = ApiRequest {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            token,
+            content_type: self.content_type.filter(|_| writes).cloned(),
+            body: if writes {
+                self.body.clone()
+            } else {
+                Bytes::new()
+            },
+        };
+        state.api.call(request).await.map_err(|e| match e {
+            ApiCallError::Timeout => AppError::UpstreamTimeout,
+            other => AppError::UpstreamUnavailable(other.to_string()),
+        })
+    }
 }
 
 pub use giponext_bff_core::grant_url;
