@@ -18,8 +18,9 @@
 //! (sealed server-side sessions), [`refresh`] (single-flight refresh),
 //! [`proxy`] (the guarded API proxy), [`routes`] (auth, session, health,
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
-//! [`types`] (validated newtypes and secrets), [`upstream`] (the API client), [`listen`] (the server loop
-//! with client timeouts), [`ratelimit`] (the sign-in limit).
+//! [`types`] (validated newtypes and secrets), [`upstream`] (the API
+//! client), [`listen`] (the server loop with client timeouts),
+//! [`ratelimit`] (the sign-in limit).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

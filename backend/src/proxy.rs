@@ -28,7 +28,7 @@ use crate::error::AppError;
 use crate::refresh::{fresh_record, reauth, update_session};
 use crate::routes::{require_csrf, signed_in};
 use crate::types::Secret;
-use crate::upstream::{ApiCallError, ApiRequest, ApiResponse};
+use crate::upstream::{ApiRequest, ApiResponse};
 
 /// The route prefix of the proxy.
 pub const PREFIX: &str = "/api/giponext";
@@ -240,10 +240,7 @@ impl Outgoing<'_> {
                 Bytes::new()
             },
         };
-        state.api.call(request).await.map_err(|e| match e {
-            ApiCallError::Timeout => AppError::UpstreamTimeout,
-            other => AppError::UpstreamUnavailable(other.to_string()),
-        })
+        Ok(state.api.call(request).await?)
     }
 }
 

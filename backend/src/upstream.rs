@@ -49,6 +49,19 @@ pub struct ApiRequest<'a> {
     pub body: Bytes,
 }
 
+impl<'a> ApiRequest<'a> {
+    /// A GET of `uri` with `token`.
+    pub fn get(uri: Uri, token: &'a Secret) -> Self {
+        ApiRequest {
+            method: Method::GET,
+            uri,
+            token,
+            content_type: None,
+            body: Bytes::new(),
+        }
+    }
+}
+
 /// GipoNext's whole answer.
 #[derive(Debug)]
 pub struct ApiResponse {
@@ -74,6 +87,15 @@ pub enum ApiCallError {
     /// Connection, TLS or protocol failure (no URL, no token in the text).
     #[error("GipoNext unreachable: {0}")]
     Unreachable(String),
+}
+
+impl From<ApiCallError> for crate::AppError {
+    fn from(e: ApiCallError) -> Self {
+        match e {
+            ApiCallError::Timeout => crate::AppError::UpstreamTimeout,
+            other => crate::AppError::UpstreamUnavailable(other.to_string()),
+        }
+    }
 }
 
 type Direct = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -106,7 +128,7 @@ impl ApiClient {
                     .build()?,
             )
         } else {
-            Transport::Direct(direct_client())
+            Transport::Direct(direct_client()?)
         };
         Ok(ApiClient { transport, timeout })
     }
@@ -131,32 +153,21 @@ impl ApiClient {
     }
 }
 
-fn direct_client() -> Direct {
+fn direct_client() -> Result<Direct, rustls::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
-        ))
-        .map(|b| {
-            b.https_or_http()
-                .enable_http1()
-                .wrap_connector(http.clone())
-        })
-        .unwrap_or_else(|_| {
-            // The ring provider supports rustls's safe defaults; this is
-            // unreachable, but a client without TLS must not be the result.
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
-        });
-    Client::builder(TokioExecutor::new())
+        ))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .retry_canceled_requests(false)
-        .build(connector)
+        .build(connector))
 }
 
 async fn call_direct(
@@ -181,19 +192,7 @@ async fn call_direct(
         .request(http_request)
         .await
         .map_err(|e| ApiCallError::Unreachable(error_chain(&e)))?;
-    let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiCallError::TooLarge
-            } else {
-                ApiCallError::Unreachable(format!("reading the answer failed: {e}"))
-            }
-        })?
-        .to_bytes();
-    Ok(answer(parts.status, &parts.headers, body))
+    read_answer(response).await
 }
 
 async fn call_via_reqwest(
@@ -211,28 +210,42 @@ async fn call_via_reqwest(
     if !request.body.is_empty() {
         builder = builder.body(request.body);
     }
-    let mut response = builder.send().await.map_err(unreachable)?;
-    let (status, headers) = (response.status(), response.headers().clone());
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(ApiCallError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(answer(status, &headers, body.into()))
+    let response = builder.send().await.map_err(unreachable)?;
+    read_answer(http::Response::from(response)).await
 }
 
-fn answer(status: StatusCode, headers: &http::HeaderMap, body: Bytes) -> ApiResponse {
-    ApiResponse {
-        status,
-        content_type: headers.get(header::CONTENT_TYPE).cloned(),
-        retry_after: headers
+/// The status, the headers the proxy uses, and the body up to
+/// [`MAX_RESPONSE_BYTES`], whichever transport brought them.
+async fn read_answer<B>(response: http::Response<B>) -> Result<ApiResponse, ApiCallError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiCallError::TooLarge
+            } else {
+                ApiCallError::Unreachable(format!(
+                    "reading the answer failed: {}",
+                    error_chain(&*e)
+                ))
+            }
+        })?
+        .to_bytes();
+    Ok(ApiResponse {
+        status: parts.status,
+        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+        retry_after: parts
+            .headers
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -309,7 +322,7 @@ mod tests {
             (
                 "direct",
                 ApiClient {
-                    transport: Transport::Direct(direct_client()),
+                    transport: Transport::Direct(direct_client().expect("TLS setup")),
                     timeout,
                 },
             ),
@@ -331,13 +344,7 @@ mod tests {
     }
 
     fn get_request<'a>(base: &str, path: &str, token: &'a Secret) -> ApiRequest<'a> {
-        ApiRequest {
-            method: Method::GET,
-            uri: Uri::try_from(format!("{base}{path}")).expect("uri"),
-            token,
-            content_type: None,
-            body: Bytes::new(),
-        }
+        ApiRequest::get(Uri::try_from(format!("{base}{path}")).expect("uri"), token)
     }
 
     #[tokio::test]

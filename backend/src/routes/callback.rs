@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use chrono::Utc;
@@ -27,7 +27,7 @@ use crate::routes::pending::PendingSignIns;
 use crate::routes::{current_session, found, no_store};
 use crate::session::{LoginState, SessionRecord, Tokens, to_chrono};
 use crate::types::{Secret, SessionId};
-use crate::upstream::{ApiCallError, ApiRequest};
+use crate::upstream::ApiRequest;
 
 /// The query of the provider's redirect back (parsed in `giponext-bff-core`,
 /// where it is fuzzed).
@@ -317,20 +317,7 @@ async fn fetch_userinfo(state: &AppState, access: &Secret) -> Result<UserInfo, A
     let uri = state
         .api_url("/v2/userinfo", None)
         .map_err(AppError::internal)?;
-    let response = state
-        .api
-        .call(ApiRequest {
-            method: Method::GET,
-            uri,
-            token: access,
-            content_type: None,
-            body: Default::default(),
-        })
-        .await
-        .map_err(|e| match e {
-            ApiCallError::Timeout => AppError::UpstreamTimeout,
-            other => AppError::UpstreamUnavailable(format!("userinfo: {other}")),
-        })?;
+    let response = state.api.call(ApiRequest::get(uri, access)).await?;
     if !response.status.is_success() {
         return Err(AppError::UpstreamUnavailable(format!(
             "userinfo answered {}",

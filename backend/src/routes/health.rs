@@ -22,13 +22,13 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "{}/.well-known/openid-configuration",
         state.issuer.trim_end_matches('/')
     );
-    let waiting = state.provider_cell.reason();
-    let issuer_ok = match state.provider_cell.get() {
-        Some(provider) if waiting.is_none() => matches!(
+    let provider = state.provider_cell.get();
+    let issuer_ok = match &provider {
+        Some(provider) => matches!(
             provider.http().get(&discovery).send().await,
             Ok(r) if r.status().is_success()
         ),
-        _ => false,
+        None => false,
     };
     let status = if store_ok && issuer_ok {
         StatusCode::OK
@@ -39,7 +39,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let mut body = serde_json::json!({ "store": word(store_ok), "issuer": word(issuer_ok) });
     // The cause (addresses, connection errors) goes to the log, not to an
     // unauthenticated endpoint.
-    if waiting.is_some() {
+    if provider.is_none() {
         body["reason"] =
             "the provider has not been discovered yet (retrying in the background; the log has the error)"
                 .into();
