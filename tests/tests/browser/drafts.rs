@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use fantoccini::Locator;
-use giponext_bff::types::SessionId;
 use giponext_sandbox::users::{MARIO, TENANT_MAIN};
 
 use super::harness::{World, items};
@@ -123,9 +122,7 @@ async fn invoice_draft_survives_the_session_ending_on_the_backend() {
             .await?;
         w.type_into("#line-0-qty", "3").await?;
         // The backend forgets the session while the user works.
-        let cookie = w.browser.get_named_cookie("gx_session").await?;
-        let id = SessionId::from_cookie(cookie.value()).context("a session cookie")?;
-        w.bff().state().sessions.delete(&id).await?;
+        w.end_session_on_backend().await?;
         w.click("form button[type=submit]").await?;
         sign_in_again(w, "/invoices").await?;
         w.wait_value("#inv-patient", &patient).await?;
@@ -137,10 +134,8 @@ async fn invoice_draft_survives_the_session_ending_on_the_backend() {
             .find_all(Locator::Css("[id^=line-][id$=-qty]"))
             .await?;
         assert_eq!(lines.len(), 1, "one line, as typed");
-        w.click("form button[type=submit]").await?;
-        let issued = w.wait_text("form .success", "Fattura emessa").await?;
-        let number = issued.rsplit(' ').next().context("the number")?.trim();
-        let stored = w.issued_today(number).await?;
+        let number = w.issue_invoice().await?;
+        let stored = w.issued_today(&number).await?;
         assert_eq!(stored["patientId"].to_string(), patient, "{stored}");
         let line = &stored["lines"][0];
         assert_eq!(line["treatmentId"], treatment, "{stored}");

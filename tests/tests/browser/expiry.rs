@@ -4,7 +4,6 @@
 //! comes back to the same form with the draft restored.
 
 use anyhow::Context;
-use giponext_bff::types::SessionId;
 use giponext_sandbox::users::{MARIO, TENANT_MAIN};
 use giponext_shared::fiscal_code::FiscalCode;
 
@@ -87,9 +86,7 @@ async fn report_draft_survives_the_session_ending_on_the_backend() {
         w.type_into("#report-body", "Fegato nei limiti.").await?;
         // The backend forgets the session (idle timeout, signed out from
         // another device...) while the user types.
-        let cookie = w.browser.get_named_cookie("gx_session").await?;
-        let id = SessionId::from_cookie(cookie.value()).context("a session cookie")?;
-        w.bff().state().sessions.delete(&id).await?;
+        w.end_session_on_backend().await?;
         w.click("form button[type=submit]").await?;
         let again = w.find("[role=alert] a.button").await?;
         let href = again.attr("href").await?.unwrap_or_default();

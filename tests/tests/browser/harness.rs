@@ -342,6 +342,29 @@ impl World {
         Ok(v["body"].clone())
     }
 
+    /// Submits the invoice form and returns the number the console
+    /// announces as issued.
+    pub async fn issue_invoice(&self) -> anyhow::Result<String> {
+        self.click("form button[type=submit]").await?;
+        let issued = self.wait_text("form .success", "Fattura emessa").await?;
+        Ok(issued
+            .rsplit(' ')
+            .next()
+            .context("the invoice number")?
+            .trim()
+            .to_owned())
+    }
+
+    /// The backend forgets this browser's session (idle timeout, signed
+    /// out from another device...), while the page stays as it is.
+    pub async fn end_session_on_backend(&self) -> anyhow::Result<()> {
+        let cookie = self.browser.get_named_cookie("gx_session").await?;
+        let id = giponext_bff::types::SessionId::from_cookie(cookie.value())
+            .context("a session cookie")?;
+        self.bff().state().sessions.delete(&id).await?;
+        Ok(())
+    }
+
     /// The invoice issued today with `number`, as the API holds it.
     pub async fn issued_today(&self, number: &str) -> anyhow::Result<serde_json::Value> {
         let page = self

@@ -76,24 +76,8 @@ async fn a_patient_beyond_the_first_page_is_found_and_named() {
         // An invoice for that patient, then its detail names the patient.
         w.choose_first("#inv-pricelist").await?;
         w.click("form fieldset > button").await?;
-        let treatment = w
-            .find("#line-0-treatment option:not([value=''])")
-            .await?
-            .attr("value")
-            .await?
-            .context("a treatment")?;
-        w.find("#line-0-treatment")
-            .await?
-            .select_by_value(&treatment)
-            .await?;
-        w.click("form button[type=submit]").await?;
-        let issued = w.wait_text("form .success", "Fattura emessa").await?;
-        let number = issued
-            .rsplit(' ')
-            .next()
-            .context("the number")?
-            .trim()
-            .to_owned();
+        w.choose_first("#line-0-treatment").await?;
+        let number = w.issue_invoice().await?;
         assert_eq!(w.issued_today(&number).await?["patientId"], far);
         w.click("[data-test=open-invoice]").await?;
         let heading = format!("//div[@role='region'][@aria-label='{number}']//h3");

@@ -81,14 +81,7 @@ async fn an_invoice_from_treatments_at_price_list_prices() {
         let form_totals = w.find("form dl.totals").await?.text().await?;
         assert!(form_totals.contains(&eur(net)), "{form_totals}");
         assert!(form_totals.contains(&eur(vat)), "{form_totals}");
-        w.click("form button[type=submit]").await?;
-        let issued = w.wait_text("form .success", "Fattura emessa").await?;
-        let number = issued
-            .rsplit(' ')
-            .next()
-            .context("the invoice number")?
-            .trim()
-            .to_owned();
+        let number = w.issue_invoice().await?;
         // Open it: its detail shows the lines at list prices and the total.
         w.click("[data-test=open-invoice]").await?;
         let detail = find_xpath(w, &format!("//div[@role='region'][@aria-label='{number}']"))
