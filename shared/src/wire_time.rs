@@ -183,36 +183,28 @@ mod tests {
             let naive = t.naive_utc();
             let date = naive.date();
             // The forms chrono's serde writes for each type.
-            let date_text = serde_json::to_value(date).unwrap();
-            let local_text = serde_json::to_value(naive).unwrap();
-            let instant_text = serde_json::to_value(t).unwrap();
+            let written = |value: serde_json::Value| value.as_str().unwrap().to_owned();
+            let date_text = written(serde_json::to_value(date).unwrap());
+            let local_text = written(serde_json::to_value(naive).unwrap());
+            let instant_text = written(serde_json::to_value(t).unwrap());
             for (text, ours, theirs) in [
                 (
-                    date_text.as_str().unwrap(),
-                    parse_date(date_text.as_str().unwrap()).map(|d| d.to_string()),
-                    date_text
-                        .as_str()
-                        .unwrap()
-                        .parse::<NaiveDate>()
-                        .ok()
-                        .map(|d| d.to_string()),
+                    &date_text,
+                    parse_date(&date_text).map(|d| d.to_string()),
+                    date_text.parse::<NaiveDate>().ok().map(|d| d.to_string()),
                 ),
                 (
-                    local_text.as_str().unwrap(),
-                    parse_local(local_text.as_str().unwrap()).map(|d| d.to_string()),
+                    &local_text,
+                    parse_local(&local_text).map(|d| d.to_string()),
                     local_text
-                        .as_str()
-                        .unwrap()
                         .parse::<NaiveDateTime>()
                         .ok()
                         .map(|d| d.to_string()),
                 ),
                 (
-                    instant_text.as_str().unwrap(),
-                    parse_utc(instant_text.as_str().unwrap()).map(|d| d.to_rfc3339()),
+                    &instant_text,
+                    parse_utc(&instant_text).map(|d| d.to_rfc3339()),
                     instant_text
-                        .as_str()
-                        .unwrap()
                         .parse::<DateTime<Utc>>()
                         .ok()
                         .map(|d| d.to_rfc3339()),
