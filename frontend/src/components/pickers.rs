@@ -126,20 +126,22 @@ pub fn PatientSelect(
             )
         })
     });
-    let page = move || {
+    // One read per change of the list, shared by the options and the note.
+    let page = Memo::new(move |_| {
         if searched.with(|q| q.trim().is_empty()) {
             directory.page()
         } else {
             found.read::<Page<Patient>>()
         }
-    };
-    let options = move || match page() {
+    });
+    let options = move || match page.get() {
         Some(Ok(page)) => {
-            let chosen = value.get();
             // The chosen patient stays choosable when the list does not hold it.
-            let kept = (!chosen.is_empty() && !page.items.iter().any(|p| p.id.to_string() == chosen))
-                .then(|| chosen.parse::<i64>().ok())
-                .flatten()
+            let kept = value
+                .get()
+                .parse::<i64>()
+                .ok()
+                .filter(|chosen| !page.items.iter().any(|p| p.id == *chosen))
                 .map(|kept| view! { <option value=kept.to_string() selected=true><PatientName id=kept/></option> });
             let items = page
                 .items
@@ -162,7 +164,7 @@ pub fn PatientSelect(
         _ => ().into_any(),
     };
     let note = move || {
-        match page() {
+        match page.get() {
         Some(Err(e)) => Some(failure_note(&e).into_any()),
         Some(Ok(page)) if page.total_count > page.items.len() as u64 => {
             let text = format!(
