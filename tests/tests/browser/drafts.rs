@@ -4,8 +4,6 @@
 //! fills the form; signing in again brings the user back to the form with
 //! every value, and submitting then does what the user asked.
 
-use std::time::{Duration, Instant};
-
 use anyhow::Context;
 use fantoccini::Locator;
 use giponext_sandbox::users::{MARIO, TENANT_MAIN};
@@ -44,20 +42,7 @@ async fn booking_draft_survives_an_expired_session_on_its_own_agenda() {
         w.wait_text(".tabs [role=tab][aria-selected=true]", &name)
             .await?;
         // A free slot of that agenda: this week or a later one.
-        let slot_css = "[data-test=week] button.slot:not([disabled])";
-        let start = Instant::now();
-        loop {
-            w.find("[data-test=week] .day").await?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if w.has(slot_css).await? {
-                break;
-            }
-            anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "no free slot");
-            w.click(".week-nav button:nth-of-type(3)").await?;
-        }
-        w.click(slot_css).await?;
-        let slot_start = w.value("#book-start").await?;
-        anyhow::ensure!(!slot_start.is_empty(), "the slot fills the form");
+        let (_, slot_start) = w.pick_free_slot().await?;
         let slot_end = w.value("#book-end").await?;
         let patient = w.choose_first("#book-patient").await?;
         let note = "Controllo dopo infiltrazione (bozza)";

@@ -342,6 +342,29 @@ impl World {
         Ok(v["body"].clone())
     }
 
+    /// Clicks the first free slot of the agenda on screen, this week or a
+    /// later one (within 30 s of paging); returns how many weeks ahead it
+    /// is and the start the slot wrote into the booking form.
+    pub async fn pick_free_slot(&self) -> anyhow::Result<(i64, String)> {
+        let slot_css = "[data-test=week] button.slot:not([disabled])";
+        let start = Instant::now();
+        let mut weeks_ahead = 0;
+        loop {
+            self.find("[data-test=week] .day").await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if self.has(slot_css).await? {
+                break;
+            }
+            anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "no free slot");
+            self.click(".week-nav button:nth-of-type(3)").await?;
+            weeks_ahead += 1;
+        }
+        self.click(slot_css).await?;
+        let slot_start = self.value("#book-start").await?;
+        anyhow::ensure!(!slot_start.is_empty(), "the slot fills the form");
+        Ok((weeks_ahead, slot_start))
+    }
+
     /// Submits the invoice form and returns the number the console
     /// announces as issued.
     pub async fn issue_invoice(&self) -> anyhow::Result<String> {

@@ -222,16 +222,9 @@ async fn agenda_week_then_book_and_cancel() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // A free slot: this week, or the next one.
-        let slot_css = "[data-test=week] button.slot:not([disabled])";
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        if !w.has(slot_css).await? {
-            w.click(".week-nav button:nth-of-type(3)").await?;
-            week += chrono::Duration::days(7);
-        }
-        w.click(slot_css).await?;
-        let slot_start = w.value("#book-start").await?;
-        anyhow::ensure!(!slot_start.is_empty(), "the slot fills the form");
+        // A free slot: this week, or a later one.
+        let (weeks_ahead, slot_start) = w.pick_free_slot().await?;
+        week += chrono::Duration::weeks(weeks_ahead);
         let patient = w.choose_first("#book-patient").await?;
         let note = "Prima visita (e2e)";
         w.type_into("#book-notes", note).await?;
