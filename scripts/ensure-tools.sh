@@ -4,7 +4,7 @@
 #
 #   scripts/ensure-tools.sh            # everything
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
-#                                      # wasm_bindgen, binaryen, chromium,
+#                                      # std_sources, wasm_bindgen, binaryen, chromium,
 #                                      # interop, redis, wrk, nginx,
 #                                      # cargo_fuzz)
 #
@@ -34,11 +34,33 @@ ensure_wasm_target() {
         log "adding the rust-src component"
         rustup component add rust-src
     fi
-    if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        log "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown
+    fi
+    ensure_std_sources
+}
+
+ensure_std_sources() {
+    # build-std compiles the standard library from rust-src, and the standard
+    # library has crates.io dependencies of its own, pinned by the sysroot's
+    # library/Cargo.lock. Trunk runs cargo --offline (Trunk.toml), so they must
+    # be in this CARGO_HOME's cache before the console is built: a machine
+    # that never fetched them failed with "no matching package named
+    # `moto-rt` found". Cargo resolves that whole lock file (every target's
+    # crates), so all of it is fetched. The manifest uses nightly-only keys,
+    # hence RUSTC_BOOTSTRAP for this one command; nothing is written to the
+    # sysroot (--locked, and fetch builds nothing).
+    local manifest
+    manifest="$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+    if [ ! -f "$manifest" ]; then
+        log "rust-src is installed but $manifest is missing"; exit 1
+    fi
+    if RUSTC_BOOTSTRAP=1 cargo fetch --offline --locked --manifest-path "$manifest" >/dev/null 2>&1; then
         return
     fi
-    log "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown
+    log "fetching the standard library's dependencies (for build-std)"
+    RUSTC_BOOTSTRAP=1 cargo fetch --locked --manifest-path "$manifest" >&2
 }
 
 ensure_trunk() {
@@ -187,6 +209,7 @@ main() {
     for tool in "$@"; do
         case "$tool" in
             wasm_target) ensure_wasm_target ;;
+            std_sources) ensure_std_sources ;;
             trunk) ensure_trunk ;;
             wasm_bindgen) ensure_wasm_bindgen ;;
             binaryen) ensure_binaryen ;;
