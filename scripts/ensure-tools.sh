@@ -154,8 +154,13 @@ apt_install() {
     if [ "$(id -u)" -ne 0 ]; then
         log "need root for apt-get install $*"; exit 1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    # Several test binaries (or engineers) may install at once: dpkg allows
+    # one at a time, so they queue on a lock instead of failing on dpkg's.
+    (
+        flock 9
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    ) 9>/tmp/giponext-apt.lock
 }
 
 ensure_redis() {
