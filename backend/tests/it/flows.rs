@@ -248,7 +248,7 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
     let again = s.client.get(&step).await;
     assert_eq!(again.status, 302);
     assert_eq!(again.location(), "/");
-    for forged in ["/auth/end-session/x", "/auth/end-session/%2e%2e", &format!("{step}a")] {
+    for forged in ["/auth/end-session/x", "/auth/end-session/not-a-step", &format!("{step}a")] {
         let hop = s.client.get(forged).await;
         assert_eq!((hop.status.as_u16(), hop.location()), (302, "/"), "{forged}");
     }

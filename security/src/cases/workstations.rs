@@ -14,7 +14,20 @@ use crate::support::Client;
 /// The sandbox page that `/auth/login{query}` leads to (followed by hand).
 async fn provider_page(client: &Client, query: &str) -> String {
     let start = client.get(&format!("/auth/login{query}")).await;
-    client.get(start.location()).await.body
+    let Ok(mut url) = url::Url::parse(start.location()) else {
+        return start.body;
+    };
+    for _ in 0..5 {
+        let seen = client.get(url.as_str()).await;
+        if !seen.status.is_redirection() {
+            return seen.body;
+        }
+        match url.join(seen.location()) {
+            Ok(next) => url = next,
+            Err(_) => break,
+        }
+    }
+    String::new()
 }
 
 fn asks_password(html: &str) -> bool {
