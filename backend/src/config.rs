@@ -353,7 +353,7 @@ impl Config {
                 );
             }
         }
-        if timings.session_idle > timings.session_max {
+        if !timings.session_max.is_zero() && timings.session_idle > timings.session_max {
             problem(
                 "BFF_SESSION_IDLE_SECS",
                 format!(
