@@ -112,7 +112,11 @@ impl AppState {
     /// [`AppState::revoke_quietly`], waiting at most
     /// [`routes::logout_revocation_wait`]: a slower provider finishes in the
     /// background, so a user's request is never held up by it for long.
-    pub async fn revoke_bounded(self: &std::sync::Arc<Self>, refresh_token: &types::Secret, when: &'static str) {
+    pub async fn revoke_bounded(
+        self: &std::sync::Arc<Self>,
+        refresh_token: &types::Secret,
+        when: &'static str,
+    ) {
         let revoking = self.clone();
         let refresh = refresh_token.clone();
         let mut revocation = tokio::spawn(async move {

@@ -32,7 +32,12 @@ pub fn seeded(web_redirect_uris: &[&str]) -> Vec<ClientRegistration> {
     let post_logout = web_redirect_uris
         .iter()
         .filter_map(|u| u.strip_suffix("/auth/callback"))
-        .flat_map(|base| [format!("{base}/"), format!("{base}/auth/login?prompt=login")])
+        .flat_map(|base| {
+            [
+                format!("{base}/"),
+                format!("{base}/auth/login?prompt=login"),
+            ]
+        })
         .collect();
     vec![
         ClientRegistration {

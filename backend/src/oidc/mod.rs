@@ -296,7 +296,11 @@ impl Provider {
     /// `login_again`: `prompt=login` (OpenID Connect Core §3.1.2.1), so the
     /// provider asks for the password even if its own session lingers
     /// ("Cambia utente" on a shared workstation).
-    pub fn authorization_request(&self, scopes: ScopeSet, login_again: bool) -> AuthorizationRequest {
+    pub fn authorization_request(
+        &self,
+        scopes: ScopeSet,
+        login_again: bool,
+    ) -> AuthorizationRequest {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self.client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,

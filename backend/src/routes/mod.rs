@@ -177,7 +177,10 @@ pub async fn current_session(
                 .await?;
             if let Some(refresh) = &record.tokens.refresh {
                 state
-                    .revoke_quietly(refresh, "ending a session of a medical centre no longer allowed")
+                    .revoke_quietly(
+                        refresh,
+                        "ending a session of a medical centre no longer allowed",
+                    )
                     .await;
             }
             Err(AppError::TenantNotAllowed)

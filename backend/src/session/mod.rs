@@ -531,7 +531,10 @@ mod tests {
         // A 6-second token: 1.5 s of leeway, not 30 s.
         r.tokens.access_issued_at = Some(issued);
         r.tokens.access_expires_at = issued + chrono::Duration::seconds(6);
-        assert_eq!(r.tokens.leeway(leeway), chrono::Duration::milliseconds(1500));
+        assert_eq!(
+            r.tokens.leeway(leeway),
+            chrono::Duration::milliseconds(1500)
+        );
         assert!(!r.needs_refresh(leeway, issued + chrono::Duration::seconds(4)));
         assert!(r.needs_refresh(leeway, issued + chrono::Duration::seconds(5)));
         // A 5-minute token keeps the whole 30 s.

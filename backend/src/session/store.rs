@@ -263,7 +263,10 @@ mod tests {
         store.put("session:x", b"s".to_vec(), past).await.unwrap();
         store.put("session:y", b"t".to_vec(), later).await.unwrap();
         assert_eq!(
-            store.take_expired("session:", Utc::now(), 10).await.unwrap(),
+            store
+                .take_expired("session:", Utc::now(), 10)
+                .await
+                .unwrap(),
             vec![("session:x".to_owned(), b"s".to_vec())],
             "only expired values under the prefix"
         );

@@ -228,7 +228,11 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
     // Script gets a same-origin one-time step, never the ID token.
     let step = out.json()["end_session_url"].as_str().unwrap().to_owned();
     assert!(step.starts_with("/auth/end-session/"), "{step}");
-    assert!(!out.body.contains("id_token_hint") && !out.body.contains("eyJ"), "{}", out.body);
+    assert!(
+        !out.body.contains("id_token_hint") && !out.body.contains("eyJ"),
+        "{}",
+        out.body
+    );
     assert_eq!(s.fake.with(|i| i.revocations), 1);
     // The navigation to it is redirected to the provider with the hint.
     let hop = s.client.get(&step).await;
@@ -248,9 +252,17 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
     let again = s.client.get(&step).await;
     assert_eq!(again.status, 302);
     assert_eq!(again.location(), "/");
-    for forged in ["/auth/end-session/x", "/auth/end-session/not-a-step", &format!("{step}a")] {
+    for forged in [
+        "/auth/end-session/x",
+        "/auth/end-session/not-a-step",
+        &format!("{step}a"),
+    ] {
         let hop = s.client.get(forged).await;
-        assert_eq!((hop.status.as_u16(), hop.location()), (302, "/"), "{forged}");
+        assert_eq!(
+            (hop.status.as_u16(), hop.location()),
+            (302, "/"),
+            "{forged}"
+        );
     }
     assert!(!s.client.session().await.authenticated);
     let api = s
@@ -283,7 +295,11 @@ async fn an_end_session_step_expires_and_a_provider_without_end_session_gets_the
     let sessions = &s.bff.state().sessions;
     let until = chrono::Utc::now() + chrono::Duration::milliseconds(800);
     sessions
-        .put_end_session(&step, &giponext_bff::types::Secret::new("http://idp/logout"), until)
+        .put_end_session(
+            &step,
+            &giponext_bff::types::Secret::new("http://idp/logout"),
+            until,
+        )
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
@@ -297,13 +313,24 @@ async fn an_end_session_step_expires_and_a_provider_without_end_session_gets_the
 #[tokio::test]
 async fn logout_bodies_and_prompt_values_are_checked() {
     let s = FakeSetup::start().await;
-    for body in [r#"{"switch_user": "yes"}"#, r#"{"switchUser": true}"#, "switch"] {
+    for body in [
+        r#"{"switch_user": "yes"}"#,
+        r#"{"switchUser": true}"#,
+        "switch",
+    ] {
         let out = s
             .client
             .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], Some(body))
             .await;
         assert_eq!(out.status, 400, "{body}: {}", out.body);
-        assert!(out.json()["detail"].as_str().unwrap().contains("switch_user"), "{}", out.body);
+        assert!(
+            out.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("switch_user"),
+            "{}",
+            out.body
+        );
     }
     for body in ["", "{}", r#"{"switch_user": false}"#] {
         let out = s
@@ -323,7 +350,11 @@ async fn logout_bodies_and_prompt_values_are_checked() {
         )
         .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.json()["detail"].as_str().unwrap().contains("prompt"), "{}", bad.body);
+    assert!(
+        bad.json()["detail"].as_str().unwrap().contains("prompt"),
+        "{}",
+        bad.body
+    );
     // prompt=login reaches the authorization request.
     s.provider_redirect("?prompt=login").await;
     assert_eq!(

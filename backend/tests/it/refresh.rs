@@ -1,6 +1,5 @@
 //! Refresh: single-flight, on 401, scope drift, failure.
 
-
 use giponext_shared::session::TokenState;
 use giponext_shared::{FeatureId, Scope, ScopeSet};
 use reqwest::Method;

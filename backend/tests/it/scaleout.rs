@@ -240,7 +240,9 @@ async fn six_second_tokens_are_refreshed_once_by_a_burst_across_two_instances() 
     c.login(0).await;
     // A fresh 6-second token is not "about to expire" (leeway 1.5 s, a
     // quarter of its lifetime, not 30 s).
-    let seen = c.api(1, &format!("tenants/{TENANT}/patients?limit=1")).await;
+    let seen = c
+        .api(1, &format!("tenants/{TENANT}/patients?limit=1"))
+        .await;
     assert_eq!(seen.status, 200, "{}", seen.body);
     assert_eq!(c.refreshes(), 0, "a fresh token is used as is");
     // Within its last 1.5 s: a burst of 4 waves of 20 calls over both

@@ -179,7 +179,9 @@ async fn a_sign_in_that_fails_after_the_code_exchange_leaves_no_live_grant() {
     let sandbox = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     for case in ["userinfo 503", "sub mismatch", "store write fails"] {
-        let store = dir.path().join(format!("{}.sqlite3", case.replace(' ', "-")));
+        let store = dir
+            .path()
+            .join(format!("{}.sqlite3", case.replace(' ', "-")));
         let api = match case {
             "userinfo 503" => Some(userinfo_stub("503").await),
             "sub mismatch" => Some(userinfo_stub("other").await),
@@ -290,11 +292,19 @@ async fn switch_user_ends_everything_and_the_provider_asks_for_the_password() {
     assert!(!out.body.contains("id_token_hint"), "{}", out.body);
     let step = out.json()["end_session_url"].as_str().unwrap().to_owned();
     assert!(step.starts_with("/auth/end-session/"), "{step}");
-    assert_eq!(sandbox.live_grants(&cid, users::MARIO), 0, "its grant is revoked");
+    assert_eq!(
+        sandbox.live_grants(&cid, users::MARIO),
+        0,
+        "its grant is revoked"
+    );
     assert!(!client.session().await.authenticated);
     let to_provider = client.get(&step).await;
     assert_eq!(to_provider.status, 302);
-    assert!(to_provider.location().starts_with(sandbox.issuer().as_str()));
+    assert!(
+        to_provider
+            .location()
+            .starts_with(sandbox.issuer().as_str())
+    );
     let back = client.get(to_provider.location()).await;
     assert_eq!(back.status.as_u16() / 100, 3, "{}", back.body);
     assert!(
@@ -315,10 +325,7 @@ async fn switch_user_ends_everything_and_the_provider_asks_for_the_password() {
         .await
         .unwrap();
     assert_eq!(client.get(callback.as_str()).await.status, 302);
-    assert_eq!(
-        client.session().await.user.unwrap().sub,
-        sub(users::GIULIA)
-    );
+    assert_eq!(client.session().await.user.unwrap().sub, sub(users::GIULIA));
     assert_eq!(sandbox.live_grants(&cid, users::GIULIA), 1);
 
     // The provider's session lingers (the end-session step was never
@@ -331,7 +338,9 @@ async fn switch_user_ends_everything_and_the_provider_asks_for_the_password() {
         !is_login_form(&provider_page(&client, "").await),
         "the provider session lingers"
     );
-    assert!(is_login_form(&provider_page(&client, "?prompt=login").await));
+    assert!(is_login_form(
+        &provider_page(&client, "?prompt=login").await
+    ));
     bff.shutdown().await;
 }
 
@@ -444,7 +453,11 @@ async fn index_shrinks(sessions: &Sessions, store: &str) {
     for lifetime_ms in [600, 600, 60_000] {
         let id = SessionId::generate();
         sessions
-            .save(&id, &record_of(sub), now + chrono::Duration::milliseconds(lifetime_ms))
+            .save(
+                &id,
+                &record_of(sub),
+                now + chrono::Duration::milliseconds(lifetime_ms),
+            )
             .await
             .unwrap();
         let entry = IndexEntry {
@@ -462,14 +475,24 @@ async fn index_shrinks(sessions: &Sessions, store: &str) {
     // Two sessions expire on their own; listing removes their entries.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sessions.index_list(sub).await.unwrap().len(), 1, "{store}");
-    assert_eq!(sessions.index_len(sub).await.unwrap(), 1, "{store}: removed, not filtered");
+    assert_eq!(
+        sessions.index_len(sub).await.unwrap(),
+        1,
+        "{store}: removed, not filtered"
+    );
     // The last one ends: the index is gone.
-    sessions.index_remove(sub, &ids[2].store_key()).await.unwrap();
+    sessions
+        .index_remove(sub, &ids[2].store_key())
+        .await
+        .unwrap();
     assert_eq!(sessions.index_len(sub).await.unwrap(), 0, "{store}");
     // Adding prunes too: an expired entry does not survive the next sign-in.
     let add = |id: SessionId, lifetime: chrono::Duration| async move {
         let now = chrono::Utc::now();
-        sessions.save(&id, &record_of(sub), now + lifetime).await.unwrap();
+        sessions
+            .save(&id, &record_of(sub), now + lifetime)
+            .await
+            .unwrap();
         let entry = IndexEntry {
             key: id.store_key(),
             sid: None,

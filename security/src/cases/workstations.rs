@@ -85,9 +85,14 @@ pub async fn run(report: Report) {
         live(&s, users::MARIO) == 0,
     );
     let hop = s.client.get(&step).await;
-    let issuer = s.bff.sandbox().expect("embedded sandbox").issuer().to_string();
-    let to_provider = hop.location().starts_with(&issuer)
-        && hop.location().contains("id_token_hint=");
+    let issuer = s
+        .bff
+        .sandbox()
+        .expect("embedded sandbox")
+        .issuer()
+        .to_string();
+    let to_provider =
+        hop.location().starts_with(&issuer) && hop.location().contains("id_token_hint=");
     report.check(
         "end-session step: first use",
         "302 to the provider with id_token_hint (a Location, not a body)",

@@ -461,10 +461,17 @@ async fn replaced_sessions_and_switch_user_leave_no_live_grant_at_the_provider()
     // Session rotation: signing in again replaces the session and its grant.
     let done = s.login("", Consent::GrantAll).await;
     assert_eq!(done.status, 302, "{}", done.body);
-    assert_eq!(s.live_grants().await, 1, "the replaced session's grant was revoked");
+    assert_eq!(
+        s.live_grants().await,
+        1,
+        "the replaced session's grant was revoked"
+    );
     // Incremental consent: a new grant; the earlier one is revoked.
     let done = s
-        .login("?scope=giponext.invoices&return_to=/invoices", Consent::GrantAll)
+        .login(
+            "?scope=giponext.invoices&return_to=/invoices",
+            Consent::GrantAll,
+        )
         .await;
     assert_eq!(done.location, "/invoices", "{}", done.body);
     assert!(s.session().await.scopes.granted.contains(Scope::Invoices));
@@ -480,7 +487,11 @@ async fn replaced_sessions_and_switch_user_leave_no_live_grant_at_the_provider()
         !s.provider_page("").await.contains("id=\"login\""),
         "the provider session lingers"
     );
-    assert!(s.provider_page("?prompt=login").await.contains("id=\"login\""));
+    assert!(
+        s.provider_page("?prompt=login")
+            .await
+            .contains("id=\"login\"")
+    );
 
     // The whole round trip: the provider accepts the registered switch-user
     // post-logout URI and comes back to a sign-in that asks for the password.
@@ -505,7 +516,11 @@ async fn replaced_sessions_and_switch_user_leave_no_live_grant_at_the_provider()
     );
     let start = s.send(Method::GET, back.as_str(), false).await;
     assert_eq!(start.status, 302, "{}", start.body);
-    assert!(start.location.contains("prompt=login"), "{}", start.location);
+    assert!(
+        start.location.contains("prompt=login"),
+        "{}",
+        start.location
+    );
     assert_eq!(s.live_grants().await, 0);
     s.shutdown().await;
 }
