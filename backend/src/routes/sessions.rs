@@ -116,6 +116,10 @@ pub async fn end_replaced(
     record: &SessionRecord,
     kept: Option<&str>,
 ) {
+    // Re-read: another tab may have refreshed (rotated the refresh token)
+    // since the callback read it; the newest one is the one to revoke.
+    let newest = state.sessions.load(id).await.ok().flatten();
+    let record = newest.as_ref().unwrap_or(record);
     if let Err(e) = state
         .sessions
         .index_remove(&record.user.sub, &id.store_key())
