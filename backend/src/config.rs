@@ -63,10 +63,11 @@ impl std::fmt::Debug for RedisUrl {
 /// Durations the backend works with.
 #[derive(Debug, Clone)]
 pub struct Timings {
-    /// A session ends after this long unused (`BFF_SESSION_IDLE_SECS`).
+    /// A session ends after this long unused (`BFF_SESSION_IDLE_SECS`;
+    /// 30 minutes: clinic workstations are shared, ASVS 4.0 V3.3.2 level 2).
     pub session_idle: Duration,
-    /// A session ends this long after sign-in, used or not
-    /// (`BFF_SESSION_MAX_SECS`).
+    /// A session ends this long after sign-in, used or not, incremental
+    /// consents included (`BFF_SESSION_MAX_SECS`; 12 hours, ASVS V3.3.2).
     pub session_max: Duration,
     /// How long a started sign-in may take (pre-login record lifetime).
     pub login_ttl: Duration,
@@ -89,8 +90,8 @@ pub struct Timings {
 impl Default for Timings {
     fn default() -> Self {
         Timings {
-            session_idle: Duration::from_secs(8 * 3600),
-            session_max: Duration::from_secs(24 * 3600),
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
             login_ttl: Duration::from_secs(600),
             refresh_leeway: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(15),
@@ -339,6 +340,30 @@ impl Config {
             }
         }
 
+        // A session that ends at once (0) or whose idle timeout outlives its
+        // absolute lifetime is a typo, not a policy.
+        for (name, value) in [
+            ("BFF_SESSION_IDLE_SECS", timings.session_idle),
+            ("BFF_SESSION_MAX_SECS", timings.session_max),
+        ] {
+            if value.is_zero() {
+                problem(
+                    name,
+                    "must be at least 1 second (e.g. 1800 for 30 minutes)".into(),
+                );
+            }
+        }
+        if !timings.session_max.is_zero() && timings.session_idle > timings.session_max {
+            problem(
+                "BFF_SESSION_IDLE_SECS",
+                format!(
+                    "({} s) must not exceed BFF_SESSION_MAX_SECS ({} s): the absolute lifetime caps the idle timeout",
+                    timings.session_idle.as_secs(),
+                    timings.session_max.as_secs()
+                ),
+            );
+        }
+
         if let Some(v) = lookup("BFF_REFRESH_LEASE_MS") {
             match v.parse::<u64>() {
                 Ok(n) if n >= 100 => timings.refresh_lease = Duration::from_millis(n),
@@ -501,6 +526,9 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.public_url.unwrap().as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.registered_scopes.set(), ScopeSet::all());
+        // Shared clinic workstations: ASVS V3.3.2 level 2.
+        assert_eq!(c.timings.session_idle, Duration::from_secs(30 * 60));
+        assert_eq!(c.timings.session_max, Duration::from_secs(12 * 3600));
     }
 
     #[test]
@@ -568,6 +596,16 @@ mod tests {
                 "BFF_REFRESH_LEEWAY_SECS",
             ),
             (&[("BFF_REFRESH_LEASE_MS", "10")], "BFF_REFRESH_LEASE_MS"),
+            (&[("BFF_SESSION_IDLE_SECS", "0")], "BFF_SESSION_IDLE_SECS"),
+            (&[("BFF_SESSION_MAX_SECS", "0")], "BFF_SESSION_MAX_SECS"),
+            (&[("BFF_SESSION_MAX_SECS", "12h")], "BFF_SESSION_MAX_SECS"),
+            (
+                &[
+                    ("BFF_SESSION_IDLE_SECS", "7200"),
+                    ("BFF_SESSION_MAX_SECS", "3600"),
+                ],
+                "BFF_SESSION_IDLE_SECS",
+            ),
         ];
         for (vars, var) in cases {
             assert_eq!(problem_vars(vars), vec![*var], "{vars:?}");

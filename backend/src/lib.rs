@@ -109,6 +109,29 @@ impl AppState {
         }
     }
 
+    /// [`AppState::revoke_quietly`], waiting at most
+    /// [`routes::logout_revocation_wait`]: a slower provider finishes in the
+    /// background, so a user's request is never held up by it for long.
+    pub async fn revoke_bounded(
+        self: &std::sync::Arc<Self>,
+        refresh_token: &types::Secret,
+        when: &'static str,
+    ) {
+        let revoking = self.clone();
+        let refresh = refresh_token.clone();
+        let mut revocation = tokio::spawn(async move {
+            revoking.revoke_quietly(&refresh, when).await;
+        });
+        let wait = routes::logout_revocation_wait(self.config.timings.upstream_timeout);
+        if tokio::time::timeout(wait, &mut revocation).await.is_err() {
+            tracing::info!(
+                waited_ms = wait.as_millis() as u64,
+                when,
+                "the provider is slow to revoke: revocation continues in the background"
+            );
+        }
+    }
+
     /// The Content-Security-Policy of every response.
     pub fn csp(&self) -> &str {
         self.provider_cell.csp()

@@ -170,6 +170,7 @@ pub async fn fresh_record(
             let now = Utc::now();
             let mut next = current;
             next.tokens.access = grant.access;
+            next.tokens.access_issued_at = Some(now);
             // Without `expires_in` we cannot know: rely on the API's 401.
             next.tokens.access_expires_at = match grant.expires_in {
                 Some(d) => now + to_chrono(d),

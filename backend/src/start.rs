@@ -231,10 +231,14 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
     });
 
     let cleanup_every = state.config.timings.cleanup_interval;
+    let purging = state.clone();
     let cleanup = tokio::spawn(async move {
         let mut tick = tokio::time::interval(cleanup_every);
         loop {
             tick.tick().await;
+            // Expired sessions first, one by one: their grants are revoked
+            // and their index entries removed; then every other expired record.
+            crate::routes::sessions::purge_expired(&purging).await;
             match store.purge_expired(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(purged = n, "expired sessions removed"),
@@ -315,7 +319,12 @@ async fn start_embedded_sandbox(
             grants::REFRESH_TOKEN.into(),
         ],
         redirect_uris: vec![format!("{public_url}/auth/callback")],
-        post_logout_redirect_uris: vec![format!("{public_url}/")],
+        // Plain logout, and "Cambia utente" (back to a sign-in that asks
+        // for the password again).
+        post_logout_redirect_uris: vec![
+            format!("{public_url}/"),
+            format!("{public_url}/auth/login?prompt=login"),
+        ],
         scopes: config.registered_scopes.set(),
         backchannel_logout_uri: None,
     });

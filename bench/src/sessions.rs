@@ -202,6 +202,7 @@ fn record(i: usize) -> SessionRecord {
             // ~950, a refresh token 43.
             access: Secret::new(filler(850, i)),
             access_expires_at: now + chrono::Duration::minutes(5),
+            access_issued_at: Some(now),
             refresh: Some(Secret::new(filler(43, i + 1))),
             id_token: Some(Secret::new(filler(950, i + 2))),
         },

@@ -27,11 +27,16 @@ pub mod grants {
 
 /// The seeded clients; the web client accepts exactly `web_redirect_uris`.
 pub fn seeded(web_redirect_uris: &[&str]) -> Vec<ClientRegistration> {
+    // After a logout, the console's home page; after "Cambia utente", the
+    // backend's sign-in asking for the password again.
     let post_logout = web_redirect_uris
         .iter()
-        .filter_map(|u| {
-            u.strip_suffix("/auth/callback")
-                .map(|base| format!("{base}/"))
+        .filter_map(|u| u.strip_suffix("/auth/callback"))
+        .flat_map(|base| {
+            [
+                format!("{base}/"),
+                format!("{base}/auth/login?prompt=login"),
+            ]
         })
         .collect();
     vec![

@@ -49,7 +49,10 @@ function defaultClients() {
       client_id: 'giponext-connect-web',
       client_secret: 'sandbox-web-secret',
       redirect_uris: ['http://127.0.0.1:8080/auth/callback', 'http://localhost:8080/auth/callback'],
-      post_logout_redirect_uris: ['http://127.0.0.1:8080/', 'http://localhost:8080/'],
+      post_logout_redirect_uris: [
+        'http://127.0.0.1:8080/', 'http://localhost:8080/',
+        'http://127.0.0.1:8080/auth/login?prompt=login', 'http://localhost:8080/auth/login?prompt=login',
+      ],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       scope: SCOPES.join(' '),

@@ -49,11 +49,17 @@ impl Provider {
     }
 
     /// The RP-Initiated Logout URL, if the provider has one.
+    ///
+    /// # Security
+    /// It carries the ID token (`id_token_hint`): it is handed to the browser
+    /// only as a redirect's `Location`, never in a body page script reads
+    /// (see `routes::auth::logout`).
     pub fn end_session_url(
         &self,
         id_token_hint: Option<&Secret>,
         client_id: &str,
         post_logout_redirect_uri: &str,
+        state: &Secret,
     ) -> Option<Url> {
         let mut url = self.extra.end_session_endpoint.clone()?;
         {
@@ -63,6 +69,7 @@ impl Provider {
             }
             q.append_pair("client_id", client_id);
             q.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+            q.append_pair("state", state.expose());
         }
         Some(url)
     }

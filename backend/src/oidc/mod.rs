@@ -292,13 +292,24 @@ impl Provider {
     }
 
     /// Builds an authorization request for `scopes` (PKCE S256, state, nonce).
-    pub fn authorization_request(&self, scopes: ScopeSet) -> AuthorizationRequest {
+    ///
+    /// `login_again`: `prompt=login` (OpenID Connect Core §3.1.2.1), so the
+    /// provider asks for the password even if its own session lingers
+    /// ("Cambia utente" on a shared workstation).
+    pub fn authorization_request(
+        &self,
+        scopes: ScopeSet,
+        login_again: bool,
+    ) -> AuthorizationRequest {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self.client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         );
+        if login_again {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+        }
         // `openidconnect` adds `openid` itself.
         for scope in scopes
             .iter()

@@ -73,9 +73,15 @@ fn refuse_as_problem(headers: &HeaderMap, error: AppError) -> Response {
 struct LoginParams {
     scope: Option<String>,
     return_to: Option<String>,
+    prompt: Option<String>,
 }
 
-/// `GET /auth/login?scope=<extra scopes>&return_to=<local path>`.
+/// `GET /auth/login?scope=<extra scopes>&return_to=<local path>&prompt=login`.
+///
+/// `prompt=login` (the only `prompt` accepted) is passed to the
+/// authorization request: the provider asks for the password again even if
+/// its own session lingers. "Cambia utente" lands here after the provider's
+/// end-session step.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -98,6 +104,22 @@ pub async fn login(
         Ok(r) => r.unwrap_or_else(ReturnTo::root),
         Err(e) => {
             let detail = e.to_string();
+            return refuse(
+                &headers,
+                AppError::BadRequest(detail.clone()),
+                "Bad sign-in link",
+                &detail,
+            );
+        }
+    };
+    let login_again = match params.prompt.as_deref() {
+        None => false,
+        Some("login") => true,
+        Some(other) => {
+            let detail = format!(
+                "The prompt parameter accepts only \"login\" (ask for the password again); got {:?}.",
+                other.chars().take(40).collect::<String>()
+            );
             return refuse(
                 &headers,
                 AppError::BadRequest(detail.clone()),
@@ -135,6 +157,9 @@ pub async fn login(
 
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,
+        // Its medical centre is no longer allowed: that session just ended;
+        // this is a first sign-in (perhaps of someone else).
+        Err(AppError::TenantNotAllowed) => None,
         Err(e) => return refuse_as_problem(&headers, e),
     };
     let first = essential_scopes()
@@ -165,7 +190,7 @@ pub async fn login(
             );
         }
     };
-    let request = provider.authorization_request(requested);
+    let request = provider.authorization_request(requested, login_again);
     let login_id = Secret::random();
     let ttl = state.config.timings.login_ttl;
     let mut pending = crate::routes::pending::PendingSignIns::parse(
@@ -238,43 +263,74 @@ pub fn logout_revocation_wait(upstream_timeout: Duration) -> Duration {
     (upstream_timeout / 2).min(Duration::from_secs(2))
 }
 
-/// `POST /auth/logout` (needs `X-CSRF: 1`): destroys the session first,
-/// then revokes its refresh token (waiting a bounded time, see
-/// [`logout_revocation_wait`]), and answers with the provider's
-/// end-session URL.
+/// How long the one-time end-session step of a logout lives.
+pub const END_SESSION_STEP_TTL: Duration = Duration::from_secs(120);
+
+/// The body of `POST /auth/logout`: empty, `{}` or `{"switch_user": false}`
+/// for a plain logout; `{"switch_user": true}` for "Cambia utente".
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LogoutRequest {
+    #[serde(default)]
+    switch_user: bool,
+}
+
+impl LogoutRequest {
+    fn parse(body: &[u8]) -> Result<Self, AppError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(LogoutRequest::default());
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            AppError::BadRequest(format!(
+                "The logout body must be empty, {{}} or {{\"switch_user\": true}}: {e}."
+            ))
+        })
+    }
+}
+
+/// `POST /auth/logout` (needs `X-CSRF: 1`; body: see [`LogoutRequest`]):
+/// destroys the session first, then revokes its refresh token (waiting a
+/// bounded time, see [`logout_revocation_wait`]), and answers
+/// `{"end_session_url": ...}` for the console to navigate to:
+/// - with a session and a provider end-session endpoint, a same-origin
+///   one-time URL `/auth/end-session/{id}` (see [`end_session`]);
+/// - with a session and no such endpoint, the post-logout URL itself;
+/// - without a session, `null` (plain) or the sign-in URL (switch user).
+///
+/// The post-logout URL is `{public}/` for a plain logout, and
+/// `{public}/auth/login?prompt=login` for a switch of user: the provider's
+/// round trip comes back to a sign-in that asks for the password again.
+///
+/// # Security
+/// The ID token never reaches the browser: the end-session URL carrying it
+/// as `id_token_hint` (RP-Initiated Logout 1.0 §2) stays in the session
+/// store, sealed, for [`END_SESSION_STEP_TTL`], and is handed out once, as
+/// the `Location` of a redirect, which page script cannot read.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     require_csrf(&headers)?;
-    let mut end_session_url = None;
-    if let Some((id, record)) = current_session(&state, &jar).await? {
-        state.sessions.delete(&id).await?;
-        let provider = state.provider().ok();
-        if let Some(refresh) = record.tokens.refresh.clone() {
-            let revoking = state.clone();
-            let mut revocation = tokio::spawn(async move {
-                revoking.revoke_quietly(&refresh, "at logout").await;
-            });
-            let wait = logout_revocation_wait(state.config.timings.upstream_timeout);
-            if tokio::time::timeout(wait, &mut revocation).await.is_err() {
-                tracing::info!(
-                    waited_ms = wait.as_millis() as u64,
-                    "the provider is slow to revoke: signed out, revocation continues in the background"
-                );
-            }
+    let request = LogoutRequest::parse(&body)?;
+    let post_logout = post_logout_uri(&state, request.switch_user);
+    let mut end_session_url = request.switch_user.then(|| post_logout.clone());
+    let session = match current_session(&state, &jar).await {
+        // Its medical centre was taken off the allow-list: already ended.
+        Err(AppError::TenantNotAllowed) => None,
+        other => other?,
+    };
+    if let Some((id, record)) = session {
+        state
+            .sessions
+            .index_remove(&record.user.sub, &id.store_key())
+            .await?;
+        if let Some(refresh) = &record.tokens.refresh {
+            state.revoke_bounded(refresh, "at logout").await;
         }
-        end_session_url = provider
-            .and_then(|p| {
-                p.end_session_url(
-                    record.tokens.id_token.as_ref(),
-                    &state.config.client_id,
-                    &format!("{}/", state.public_url),
-                )
-            })
-            .map(|u| u.to_string());
-        tracing::info!("signed out");
+        end_session_url = Some(end_session_step(&state, &record, &post_logout).await?);
+        tracing::info!(switch_user = request.switch_user, "signed out");
     }
     let jar = jar.add(state.cookies.clear_session());
     Ok(no_store(
@@ -284,4 +340,78 @@ pub async fn logout(
         )
             .into_response(),
     ))
+}
+
+/// Where the provider sends the browser after its end-session step (each
+/// must be registered at the provider as a post-logout redirect URI).
+pub fn post_logout_uri(state: &AppState, switch_user: bool) -> String {
+    if switch_user {
+        format!("{}/auth/login?prompt=login", state.public_url)
+    } else {
+        format!("{}/", state.public_url)
+    }
+}
+
+/// Stores the provider's end-session URL (with `id_token_hint`, `client_id`,
+/// `post_logout_redirect_uri` and `state`) under a one-time id and returns
+/// the same-origin URL that redirects to it; without an end-session
+/// endpoint (or before discovery), the post-logout URL itself.
+async fn end_session_step(
+    state: &AppState,
+    record: &crate::session::SessionRecord,
+    post_logout: &str,
+) -> Result<String, AppError> {
+    let Some(url) = state.provider().ok().and_then(|p| {
+        p.end_session_url(
+            record.tokens.id_token.as_ref(),
+            &state.config.client_id,
+            post_logout,
+            &Secret::random(),
+        )
+    }) else {
+        return Ok(post_logout.to_owned());
+    };
+    let step = Secret::random();
+    state
+        .sessions
+        .put_end_session(
+            &step,
+            &Secret::new(String::from(url)),
+            Utc::now() + to_chrono(END_SESSION_STEP_TTL),
+        )
+        .await?;
+    Ok(format!("/auth/end-session/{}", step.expose()))
+}
+
+/// `GET /auth/end-session/{id}`: the one-time step of a logout. Answers 302
+/// to the provider's end-session endpoint the first time within
+/// [`END_SESSION_STEP_TTL`]; used again, expired, unknown or unreadable, 302
+/// to the signed-out home page (the user is signed out here either way).
+pub async fn end_session(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(step): axum::extract::Path<String>,
+) -> Response {
+    let well_formed = step.len() == 43
+        && step
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let target = if well_formed {
+        match state.sessions.take_end_session(&Secret::new(step)).await {
+            Ok(Some(url)) => Some(url),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading an end-session step failed");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    match target {
+        Some(url) => no_store(found(url.expose())),
+        None => {
+            tracing::info!("an end-session step was used again, expired or unknown");
+            no_store(found("/"))
+        }
+    }
 }

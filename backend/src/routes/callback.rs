@@ -72,7 +72,7 @@ async fn spend_all(state: &AppState, pending: &mut PendingSignIns) {
 }
 
 async fn callback_inner(
-    state: &AppState,
+    state: &Arc<AppState>,
     jar: &CookieJar,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -136,9 +136,10 @@ async fn callback_inner(
     provider
         .check_response_issuer(params.iss.as_deref())
         .map_err(|detail| bad("Sign-in failed", &format!("{detail}. {restart}")))?;
-    let existing = current_session(state, jar)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let existing = match current_session(state, jar).await {
+        Err(AppError::TenantNotAllowed) => None,
+        other => other.map_err(IntoResponse::into_response)?,
+    };
 
     if let Some(error) = params.error {
         return provider_error(state, jar, &login, existing, &error).await;
@@ -179,6 +180,40 @@ async fn callback_inner(
             ));
         }
     };
+    // From here on a grant exists at the provider: if this sign-in fails
+    // (profile unreadable, wrong subject, medical centre not allowed, store
+    // write failed), its refresh token is revoked (RFC 7009), so no grant
+    // is left behind by a sign-in nobody can use.
+    let refresh = grant.refresh.clone();
+    let outcome = establish(state, jar, headers, login, existing, grant).await;
+    if outcome.is_err()
+        && let Some(refresh) = &refresh
+    {
+        state
+            .revoke_bounded(refresh, "after a sign-in that failed")
+            .await;
+    }
+    outcome
+}
+
+/// Reads the profile, stores the new session and ends the one it replaces.
+async fn establish(
+    state: &Arc<AppState>,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    login: LoginState,
+    existing: Option<(SessionId, SessionRecord)>,
+    grant: crate::oidc::Grant,
+) -> Result<(CookieJar, Response), Response> {
+    let restart = "Start again from GipoNext Connect's sign-in.";
+    let bad = |title: &str, detail: &str| {
+        refuse(
+            headers,
+            AppError::BadRequest(detail.to_owned()),
+            title,
+            detail,
+        )
+    };
     let granted = grant
         .scope
         .as_ref()
@@ -195,11 +230,6 @@ async fn callback_inner(
         )
     })?;
     let Some(tenant) = choose_tenant(state, &userinfo.tenants) else {
-        if let Some(refresh) = &grant.refresh {
-            state
-                .revoke_quietly(refresh, "refusing a tenant not allowed")
-                .await;
-        }
         return Err(refuse(
             headers,
             AppError::TenantNotAllowed,
@@ -220,11 +250,14 @@ async fn callback_inner(
             &format!("The GipoNext profile does not belong to the signed-in user. {restart}"),
         ));
     }
-    let carried = existing
-        .as_ref()
-        .filter(|(_, r)| r.user.sub == sub)
+    // The same person's session goes on (incremental consent, or signing in
+    // again): what they declined, and when the session started, carry over.
+    // The absolute lifetime counts from the first sign-in (ASVS V3.3.2).
+    let same_person = existing.as_ref().filter(|(_, r)| r.user.sub == sub);
+    let carried = same_person
         .map(|(_, r)| r.declined.clone())
         .unwrap_or_default();
+    let created_at = same_person.map_or(now, |(_, r)| r.created_at.min(now));
     let mut record = SessionRecord {
         user: SessionUser {
             sub,
@@ -238,11 +271,12 @@ async fn callback_inner(
             access: grant.access,
             access_expires_at: now
                 + to_chrono(grant.expires_in.unwrap_or(state.config.timings.session_max)),
+            access_issued_at: Some(now),
             refresh: grant.refresh,
             id_token: grant.id_token,
         },
         reauth_required: false,
-        created_at: now,
+        created_at,
         last_seen_at: now,
     };
     let refused = login.requested.difference(granted);
@@ -253,14 +287,10 @@ async fn callback_inner(
         ConsentOutcome::Partial
     });
 
-    // Rotate: a new id for the signed-in session; the old one is destroyed.
-    if let Some((old, _)) = &existing {
-        state
-            .sessions
-            .delete(old)
-            .await
-            .map_err(|e| AppError::from(e).into_response())?;
-    }
+    // Rotate: a new id for the signed-in session (no fixation). It is
+    // stored first, so a failed write leaves the browser's session as it
+    // was; then the replaced session ends with its grant revoked (RFC 7009):
+    // an incremental consent's earlier grant, or the previous person's.
     let id = SessionId::generate();
     let expires_at = record.expires_at(&state.config.timings);
     state
@@ -269,6 +299,10 @@ async fn callback_inner(
         .await
         .map_err(|e| AppError::from(e).into_response())?;
     crate::routes::sessions::register(state, &id, &record, headers).await;
+    if let Some((old, old_record)) = existing {
+        let kept = record.tokens.refresh.as_ref().map(Secret::expose);
+        crate::routes::sessions::end_replaced(state, &old, &old_record, kept).await;
+    }
     state.metrics.login(LoginOutcome::Success);
     tracing::info!(granted = %record.granted, refused = %refused, "signed in");
     let jar = jar
@@ -334,9 +368,6 @@ fn choose_tenant(state: &AppState, tenants: &[TenantRef]) -> Option<TenantRef> {
     tenants
         .iter()
         .filter(|t| giponext_shared::operations::is_valid_param(&t.id))
-        .find(|t| match &state.config.allowed_tenants {
-            None => true,
-            Some(allowed) => allowed.iter().any(|a| a.as_str() == t.id),
-        })
+        .find(|t| crate::routes::tenant_allowed(state, &t.id))
         .cloned()
 }

@@ -61,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/auth/callback", get(callback::callback))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/end-session/{step}", get(auth::end_session))
         .route("/api/session", get(session_info::session))
         .route("/api/sessions", get(sessions::list))
         .route(
@@ -165,6 +166,25 @@ pub async fn current_session(
         return Ok(None);
     };
     match state.sessions.load(&id).await {
+        Ok(Some(record)) if !tenant_allowed(state, &record.tenant.id) => {
+            // The medical centre left GIPONEXT_ALLOWED_TENANTS (and the
+            // backend restarted): the session ends at its next request,
+            // with its grant revoked (RFC 7009).
+            tracing::info!("ending a session whose medical centre is no longer allowed");
+            state
+                .sessions
+                .index_remove(&record.user.sub, &id.store_key())
+                .await?;
+            if let Some(refresh) = &record.tokens.refresh {
+                state
+                    .revoke_quietly(
+                        refresh,
+                        "ending a session of a medical centre no longer allowed",
+                    )
+                    .await;
+            }
+            Err(AppError::TenantNotAllowed)
+        }
         Ok(Some(record)) => Ok(Some((id, record))),
         Ok(None) => Ok(None),
         Err(e @ crate::session::SessionError::Store(_)) => Err(e.into()),
@@ -175,6 +195,15 @@ pub async fn current_session(
             let _ = state.sessions.delete(&id).await;
             Ok(None)
         }
+    }
+}
+
+/// Whether `GIPONEXT_ALLOWED_TENANTS` (if set) lets the medical centre
+/// `tenant` work here.
+pub fn tenant_allowed(state: &AppState, tenant: &str) -> bool {
+    match &state.config.allowed_tenants {
+        None => true,
+        Some(allowed) => allowed.iter().any(|a| a.as_str() == tenant),
     }
 }
 

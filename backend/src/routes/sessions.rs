@@ -106,6 +106,70 @@ pub async fn end_session(state: &AppState, sub: &str, key: &str) -> Result<(), A
     Ok(())
 }
 
+/// Ends a session replaced at sign-in (session rotation): destroys it and
+/// its index entry, and revokes its refresh token unless it is `kept` (a
+/// provider that handed the same one back). Failures are logged: the new
+/// session is in place either way.
+pub async fn end_replaced(
+    state: &Arc<AppState>,
+    id: &SessionId,
+    record: &SessionRecord,
+    kept: Option<&str>,
+) {
+    // Re-read: another tab may have refreshed (rotated the refresh token)
+    // since the callback read it; the newest one is the one to revoke.
+    let newest = state.sessions.load(id).await.ok().flatten();
+    let record = newest.as_ref().unwrap_or(record);
+    if let Err(e) = state
+        .sessions
+        .index_remove(&record.user.sub, &id.store_key())
+        .await
+    {
+        tracing::warn!(error = %e, "ending the replaced session failed");
+    }
+    if let Some(refresh) = &record.tokens.refresh
+        && Some(refresh.expose()) != kept
+    {
+        state
+            .revoke_bounded(refresh, "ending the replaced session")
+            .await;
+    }
+}
+
+/// How many expired sessions one purge round ends at most (the next round
+/// takes the rest).
+const PURGE_BATCH: usize = 200;
+
+/// Ends the sessions that expired: each one's refresh token is revoked at
+/// the provider (RFC 7009, best effort) and its index entry removed, so an
+/// idle workstation leaves no live grant behind. Failures are logged.
+pub async fn purge_expired(state: &AppState) {
+    let expired = match state
+        .sessions
+        .take_expired(chrono::Utc::now(), PURGE_BATCH)
+        .await
+    {
+        Ok(expired) => expired,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading expired sessions failed");
+            return;
+        }
+    };
+    for (key, record) in &expired {
+        if let Some(refresh) = &record.tokens.refresh {
+            state
+                .revoke_quietly(refresh, "purging an expired session")
+                .await;
+        }
+        if let Err(e) = state.sessions.index_remove(&record.user.sub, key).await {
+            tracing::warn!(error = %e, "removing an expired session from its index failed");
+        }
+    }
+    if !expired.is_empty() {
+        tracing::info!(ended = expired.len(), "expired sessions ended");
+    }
+}
+
 /// `DELETE /api/sessions/{id}` (needs `X-CSRF: 1`): ends one of the user's
 /// sessions; 404 for an id that is not one of theirs.
 pub async fn revoke(

@@ -129,6 +129,21 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.purge_expired(now).await
     }
 
+    async fn take_expired(
+        &self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let _write = self.writes.lock().await;
+        let taken = self.inner.take_expired(prefix, now, limit).await?;
+        let mut entries = self.entries();
+        for (key, _) in &taken {
+            entries.remove(key);
+        }
+        Ok(taken)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

@@ -3,8 +3,12 @@
 //!
 //! Kept in the same sealed key-value store as the sessions (so it works with
 //! SQLite and Redis alike): one record per user under `user:{sha256(sub)}`,
-//! changed only under the user's lock (cluster-wide with Redis). Entries
-//! whose session is gone are pruned when read.
+//! changed only under the user's lock (cluster-wide with Redis). The index
+//! shrinks as sessions end: an ended session's entry is removed with it
+//! ([`Sessions::index_remove`], also for sessions purged as expired), and
+//! entries whose session expired on its own (Redis expires keys itself) are
+//! removed, and the index written back, whenever the index is added to or
+//! listed. An index left empty is deleted.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,10 +60,25 @@ impl Sessions {
     ) -> Result<(), SessionError> {
         let key = user_key(sub);
         let guard = self.lock_named(&key).await?;
-        let mut index: UserIndex = self.read(&key).await?.unwrap_or_default();
-        index.sessions.retain(|e| e.key != entry.key);
-        index.sessions.push(entry);
+        let index: UserIndex = self.read(&key).await?.unwrap_or_default();
+        let mut kept = Vec::with_capacity(index.sessions.len() + 1);
+        for e in index.sessions {
+            if e.key != entry.key && self.store.get(&e.key).await?.is_some() {
+                kept.push(e);
+            }
+        }
+        kept.push(entry);
+        let index = UserIndex { sessions: kept };
         self.write_locked(&key, &index, expires_at, &guard).await
+    }
+
+    /// How many entries the user's index holds, live or not (no pruning):
+    /// for tests and diagnostics.
+    pub async fn index_len(&self, sub: &str) -> Result<usize, SessionError> {
+        Ok(self
+            .read::<UserIndex>(&user_key(sub))
+            .await?
+            .map_or(0, |i| i.sessions.len()))
     }
 
     /// The user's live sessions with their records (the index is pruned of
@@ -73,14 +92,37 @@ impl Sessions {
             return Ok(Vec::new());
         };
         let mut live = Vec::new();
+        let mut dead = Vec::new();
         for entry in index.sessions {
             match self.load_key(&entry.key).await {
                 Ok(Some(record)) if record.user.sub == sub => live.push((entry, record)),
-                Ok(_) | Err(SessionError::Open(_)) | Err(SessionError::Malformed(_)) => {}
+                Ok(_) | Err(SessionError::Open(_)) | Err(SessionError::Malformed(_)) => {
+                    dead.push(entry.key)
+                }
                 Err(e) => return Err(e),
             }
         }
+        if !dead.is_empty() {
+            self.index_forget(sub, &dead).await?;
+        }
         Ok(live)
+    }
+
+    /// Removes the entries `keys` from the user's index (deleting an index
+    /// left empty), under the user's lock.
+    async fn index_forget(&self, sub: &str, keys: &[String]) -> Result<(), SessionError> {
+        let ukey = user_key(sub);
+        let guard = self.lock_named(&ukey).await?;
+        let Some(mut index) = self.read::<UserIndex>(&ukey).await? else {
+            return Ok(());
+        };
+        index.sessions.retain(|e| !keys.contains(&e.key));
+        if index.sessions.is_empty() {
+            self.store.delete(&ukey).await?;
+            return Ok(());
+        }
+        let later = Utc::now() + chrono::Duration::days(1);
+        self.write_locked(&ukey, &index, later, &guard).await
     }
 
     /// Removes the session stored under `key` and its index entry.
@@ -93,14 +135,7 @@ impl Sessions {
             let _session = self.lock_named(key).await?;
             self.store.delete(key).await?;
         }
-        let ukey = user_key(sub);
-        let guard = self.lock_named(&ukey).await?;
-        if let Some(mut index) = self.read::<UserIndex>(&ukey).await? {
-            index.sessions.retain(|e| e.key != key);
-            let later = Utc::now() + chrono::Duration::days(1);
-            self.write_locked(&ukey, &index, later, &guard).await?;
-        }
-        Ok(())
+        self.index_forget(sub, &[key.to_owned()]).await
     }
 }
 

@@ -37,12 +37,30 @@ pub struct Tokens {
     pub access: Secret,
     /// When it expires (from `expires_in`).
     pub access_expires_at: DateTime<Utc>,
+    /// When it was issued (absent in records written before this field):
+    /// with `access_expires_at`, the token's lifetime, which caps the
+    /// refresh leeway (see [`SessionRecord::needs_refresh`]).
+    #[serde(default)]
+    pub access_issued_at: Option<DateTime<Utc>>,
     /// The refresh token, rotated on every use.
     #[serde(with = "secret_serde::option")]
     pub refresh: Option<Secret>,
     /// The ID token of the sign-in, for `id_token_hint` at logout.
     #[serde(with = "secret_serde::option")]
     pub id_token: Option<Secret>,
+}
+
+impl Tokens {
+    /// `leeway` clamped to a quarter of the access token's lifetime.
+    pub fn leeway(&self, leeway: std::time::Duration) -> chrono::Duration {
+        let leeway = to_chrono(leeway);
+        match self.access_issued_at {
+            Some(issued) if issued < self.access_expires_at => {
+                leeway.min((self.access_expires_at - issued) / 4)
+            }
+            _ => leeway,
+        }
+    }
 }
 
 /// One signed-in session.
@@ -95,9 +113,13 @@ impl SessionRecord {
         idle.min(max)
     }
 
-    /// Whether the access token expires within `leeway`.
+    /// Whether the access token expires within the leeway: `leeway`, but at
+    /// most a quarter of the token's lifetime. A provider issuing tokens
+    /// shorter than the leeway (6 s against 30 s) would otherwise make every
+    /// new token look about to expire, and a burst of calls would refresh
+    /// again right after a refresh.
     pub fn needs_refresh(&self, leeway: std::time::Duration, now: DateTime<Utc>) -> bool {
-        self.tokens.access_expires_at <= now + to_chrono(leeway)
+        self.tokens.access_expires_at <= now + self.tokens.leeway(leeway)
     }
 }
 
@@ -350,6 +372,44 @@ impl Sessions {
         Ok(self.store.delete(&id.store_key()).await?)
     }
 
+    /// Removes and returns up to `limit` sessions that expired, with their
+    /// store keys; one that no longer opens (another key, damaged) is
+    /// removed and skipped. Empty with Redis, which expires keys itself.
+    pub async fn take_expired(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, SessionRecord)>, SessionError> {
+        let taken = self.store.take_expired("session:", now, limit).await?;
+        Ok(taken
+            .into_iter()
+            .filter_map(|(key, blob)| match self.open(&key, Some(blob)) {
+                Ok(Some(record)) => Some((key, record)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Stores the provider end-session URL of a logout (it carries the ID
+    /// token as `id_token_hint`) under the one-time id `step_id` until
+    /// `expires_at`: the browser gets only `/auth/end-session/{step_id}`.
+    pub async fn put_end_session(
+        &self,
+        step_id: &Secret,
+        url: &Secret,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        let step = EndSessionStep { url: url.clone() };
+        self.put(&end_session_key(step_id), &step, expires_at).await
+    }
+
+    /// Takes (one time) the end-session URL stored under `step_id`.
+    pub async fn take_end_session(&self, step_id: &Secret) -> Result<Option<Secret>, SessionError> {
+        let key = end_session_key(step_id);
+        let blob = self.store.take(&key).await?;
+        Ok(self.open::<EndSessionStep>(&key, blob)?.map(|s| s.url))
+    }
+
     /// Stores a started sign-in under the `gx_login` cookie value `login_id`.
     pub async fn put_login(
         &self,
@@ -393,6 +453,18 @@ impl Sessions {
     }
 }
 
+/// A logout's provider round trip, kept server-side (see
+/// [`Sessions::put_end_session`]).
+#[derive(Serialize, Deserialize)]
+struct EndSessionStep {
+    #[serde(with = "secret_serde")]
+    url: Secret,
+}
+
+fn end_session_key(step_id: &Secret) -> String {
+    format!("endsession:{}", step_id.digest())
+}
+
 fn login_key(login_id: &Secret) -> String {
     format!("login:{}", login_id.digest())
 }
@@ -419,6 +491,7 @@ mod tests {
             tokens: Tokens {
                 access: Secret::new("access-secret-value"),
                 access_expires_at: now + chrono::Duration::seconds(60),
+                access_issued_at: Some(now),
                 refresh: Some(Secret::new("refresh-secret-value")),
                 id_token: None,
             },
@@ -448,6 +521,30 @@ mod tests {
         );
         let other_key = Sessions::new(store, &SessionKey::generate());
         assert!(other_key.load(&id).await.is_err());
+    }
+
+    #[test]
+    fn the_refresh_leeway_is_at_most_a_quarter_of_the_token_lifetime() {
+        let leeway = std::time::Duration::from_secs(30);
+        let issued = Utc::now();
+        let mut r = record();
+        // A 6-second token: 1.5 s of leeway, not 30 s.
+        r.tokens.access_issued_at = Some(issued);
+        r.tokens.access_expires_at = issued + chrono::Duration::seconds(6);
+        assert_eq!(
+            r.tokens.leeway(leeway),
+            chrono::Duration::milliseconds(1500)
+        );
+        assert!(!r.needs_refresh(leeway, issued + chrono::Duration::seconds(4)));
+        assert!(r.needs_refresh(leeway, issued + chrono::Duration::seconds(5)));
+        // A 5-minute token keeps the whole 30 s.
+        r.tokens.access_expires_at = issued + chrono::Duration::seconds(300);
+        assert_eq!(r.tokens.leeway(leeway), chrono::Duration::seconds(30));
+        assert!(r.needs_refresh(leeway, issued + chrono::Duration::seconds(271)));
+        // A record without the issue time (written before it was kept).
+        r.tokens.access_issued_at = None;
+        r.tokens.access_expires_at = issued + chrono::Duration::seconds(6);
+        assert!(r.needs_refresh(leeway, issued));
     }
 
     #[test]

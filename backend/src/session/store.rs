@@ -51,6 +51,18 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Removes every expired value; returns how many.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Removes and returns up to `limit` expired values whose key starts
+    /// with `prefix`, so the caller can act on what they held (revoke an
+    /// expired session's grant) before they are gone. A store that expires
+    /// values by itself (Redis) has nothing to hand back.
+    async fn take_expired(
+        &self,
+        _prefix: &str,
+        _now: DateTime<Utc>,
+        _limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -184,6 +196,36 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn take_expired(
+        &self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        // `prefix` is one of ours ("session:"), never user input; LIKE's
+        // wildcards are not in it.
+        let pattern = format!("{prefix}%");
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let taken = {
+                let mut stmt = tx.prepare(
+                    "SELECT key, value FROM records WHERE expires_at <= ?1 AND key LIKE ?2 LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(
+                    params![now.timestamp_millis(), pattern, limit as i64],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                )?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            for (key, _) in &taken {
+                tx.execute("DELETE FROM records WHERE key = ?1", params![key])?;
+            }
+            tx.commit()?;
+            Ok(taken)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
@@ -217,6 +259,17 @@ mod tests {
             "expired is invisible"
         );
         store.put("b", b"y".to_vec(), later).await.unwrap();
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        store.put("session:x", b"s".to_vec(), past).await.unwrap();
+        store.put("session:y", b"t".to_vec(), later).await.unwrap();
+        assert_eq!(
+            store
+                .take_expired("session:", Utc::now(), 10)
+                .await
+                .unwrap(),
+            vec![("session:x".to_owned(), b"s".to_vec())],
+            "only expired values under the prefix"
+        );
         assert_eq!(store.purge_expired(Utc::now()).await.unwrap(), 1);
         store.delete("b").await.unwrap();
         assert_eq!(store.get("b").await.unwrap(), None);

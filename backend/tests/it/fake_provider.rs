@@ -146,6 +146,8 @@ pub struct Inner {
     pub refresh_id_token_sub: Option<String>,
     /// The last ID token a refresh returned.
     pub last_refresh_id_token: Option<String>,
+    /// Discovery lists no `end_session_endpoint`.
+    pub no_end_session: bool,
 }
 
 #[derive(Clone)]
@@ -209,19 +211,21 @@ pub async fn start_on(
 }
 
 async fn discovery(State(f): State<Fake>) -> Json<Value> {
-    let (issuer, no_s256) = f.with(|i| (i.issuer.clone(), i.no_s256));
+    let (issuer, no_s256, no_end_session) =
+        f.with(|i| (i.issuer.clone(), i.no_s256, i.no_end_session));
     let pkce = if no_s256 {
         json!(["plain"])
     } else {
         json!(["S256"])
     };
+    let end_session = (!no_end_session).then(|| format!("{issuer}/logout"));
     Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
         "revocation_endpoint": format!("{issuer}/revoke"),
-        "end_session_endpoint": format!("{issuer}/logout"),
+        "end_session_endpoint": end_session,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

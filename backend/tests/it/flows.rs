@@ -225,15 +225,45 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
 
     let out = s.client.logout().await;
     assert_eq!(out.status, 200, "{}", out.body);
-    let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
+    // Script gets a same-origin one-time step, never the ID token.
+    let step = out.json()["end_session_url"].as_str().unwrap().to_owned();
+    assert!(step.starts_with("/auth/end-session/"), "{step}");
+    assert!(
+        !out.body.contains("id_token_hint") && !out.body.contains("eyJ"),
+        "{}",
+        out.body
+    );
+    assert_eq!(s.fake.with(|i| i.revocations), 1);
+    // The navigation to it is redirected to the provider with the hint.
+    let hop = s.client.get(&step).await;
+    assert_eq!(hop.status, 302, "{}", hop.body);
+    assert_eq!(hop.header("cache-control"), "no-store");
+    let url = url::Url::parse(hop.location()).unwrap();
     assert!(
         url.as_str()
             .starts_with(&format!("{}/logout?", s.fake.with(|i| i.issuer.clone())))
     );
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(q["post_logout_redirect_uri"], format!("{}/", s.bff.url()));
+    assert_eq!(q["client_id"], crate::fake_provider::CLIENT_ID);
     assert!(q.contains_key("id_token_hint"));
-    assert_eq!(s.fake.with(|i| i.revocations), 1);
+    assert!(q["state"].len() >= 32);
+    // One time: used again, it lands on the signed-out home page.
+    let again = s.client.get(&step).await;
+    assert_eq!(again.status, 302);
+    assert_eq!(again.location(), "/");
+    for forged in [
+        "/auth/end-session/x",
+        "/auth/end-session/not-a-step",
+        &format!("{step}a"),
+    ] {
+        let hop = s.client.get(forged).await;
+        assert_eq!(
+            (hop.status.as_u16(), hop.location()),
+            (302, "/"),
+            "{forged}"
+        );
+    }
     assert!(!s.client.session().await.authenticated);
     let api = s
         .client
@@ -244,6 +274,95 @@ async fn logout_revokes_destroys_and_hands_back_end_session_url() {
         )
         .await;
     assert_eq!(api.status, 401);
+}
+
+#[tokio::test]
+async fn an_end_session_step_expires_and_a_provider_without_end_session_gets_the_home_page() {
+    // Without an end_session_endpoint: the post-logout URL itself.
+    let s = FakeSetup::start_tuned(|i| i.no_end_session = true, |_| {}).await;
+    s.login("").await;
+    let out = s.client.logout().await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(out.json()["end_session_url"], format!("{}/", s.bff.url()));
+    s.login("").await;
+    let out = s.client.switch_user().await;
+    assert_eq!(
+        out.json()["end_session_url"],
+        format!("{}/auth/login?prompt=login", s.bff.url())
+    );
+    // A step past its lifetime (2 min; here 1 s) lands on the home page.
+    let step = giponext_bff::types::Secret::random();
+    let sessions = &s.bff.state().sessions;
+    let until = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    sessions
+        .put_end_session(
+            &step,
+            &giponext_bff::types::Secret::new("http://idp/logout"),
+            until,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let hop = s
+        .client
+        .get(&format!("/auth/end-session/{}", step.expose()))
+        .await;
+    assert_eq!((hop.status.as_u16(), hop.location()), (302, "/"));
+}
+
+#[tokio::test]
+async fn logout_bodies_and_prompt_values_are_checked() {
+    let s = FakeSetup::start().await;
+    for body in [
+        r#"{"switch_user": "yes"}"#,
+        r#"{"switchUser": true}"#,
+        "switch",
+    ] {
+        let out = s
+            .client
+            .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], Some(body))
+            .await;
+        assert_eq!(out.status, 400, "{body}: {}", out.body);
+        assert!(
+            out.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("switch_user"),
+            "{}",
+            out.body
+        );
+    }
+    for body in ["", "{}", r#"{"switch_user": false}"#] {
+        let out = s
+            .client
+            .send(Method::POST, "/auth/logout", &[("x-csrf", "1")], Some(body))
+            .await;
+        assert_eq!(out.status, 200, "{body:?}: {}", out.body);
+        assert!(out.json()["end_session_url"].is_null(), "{}", out.body);
+    }
+    let bad = s
+        .client
+        .send(
+            Method::GET,
+            "/auth/login?prompt=none",
+            &[("accept", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.json()["detail"].as_str().unwrap().contains("prompt"),
+        "{}",
+        bad.body
+    );
+    // prompt=login reaches the authorization request.
+    s.provider_redirect("?prompt=login").await;
+    assert_eq!(
+        s.fake
+            .with(|i| i.last_authorize_query.get("prompt").cloned())
+            .as_deref(),
+        Some("login")
+    );
 }
 
 #[tokio::test]
@@ -286,15 +405,12 @@ async fn no_token_reaches_the_browser() {
     assert!(issued.len() >= 6);
     // Everything, ID tokens included, up to logout.
     assert_no_leak(&seen_before_logout, &issued);
-    // Logout hands the ID token to the provider as id_token_hint (RP-Initiated
-    // Logout requires it); access and refresh tokens still never show.
-    s.client.logout().await;
+    // Logout answers a one-time step, not the provider URL with the ID
+    // token as id_token_hint: no token of any kind reaches script.
+    let out = s.client.logout().await;
+    assert_eq!(out.status, 200, "{}", out.body);
     let all = s.client.seen.lock().unwrap().clone();
-    let bearer: Vec<String> = issued
-        .into_iter()
-        .filter(|t| t.starts_with("at-") || t.starts_with("rt-"))
-        .collect();
-    assert_no_leak(&all, &bearer);
+    assert_no_leak(&all, &issued);
 }
 
 #[tokio::test]

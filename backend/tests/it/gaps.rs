@@ -331,7 +331,12 @@ async fn refreshed_id_tokens_are_validated() {
 
     // The logout hint is the newest valid ID token, not the refused one.
     let out = s.client.logout().await;
-    let url = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
+    // The hint travels only in the one-time step's redirect.
+    let step = s
+        .client
+        .get(out.json()["end_session_url"].as_str().unwrap())
+        .await;
+    let url = url::Url::parse(step.location()).unwrap();
     let hint = url
         .query_pairs()
         .find(|(k, _)| k == "id_token_hint")

@@ -26,3 +26,5 @@ mod scaleout_process;
 mod scaleout_sessions;
 mod static_files;
 mod store_lock;
+#[cfg(feature = "embedded-sandbox")]
+mod workstations;

@@ -1,7 +1,5 @@
 //! Refresh: single-flight, on 401, scope drift, failure.
 
-use std::time::Duration;
-
 use giponext_shared::session::TokenState;
 use giponext_shared::{FeatureId, Scope, ScopeSet};
 use reqwest::Method;
@@ -17,10 +15,15 @@ fn patients() -> String {
 async fn twenty_concurrent_calls_at_expiry_share_one_refresh() {
     let s = FakeSetup::start().await;
     s.login("").await;
-    // The current token (5 min) now counts as about to expire; the refreshed
-    // one (2 h) will not.
+    // The current token expires now; the refreshed one (2 h) will not.
+    // (A large leeway no longer makes a 5-minute token look expired: it is
+    // capped at a quarter of the token's lifetime.)
     s.fake.with(|i| i.access_ttl = 7200);
-    s.bff.state().set_refresh_leeway(Duration::from_secs(3600));
+    assert!(
+        s.bff
+            .expire_access_token(&s.client.session_cookie().unwrap())
+            .await
+    );
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let client = s.client.clone();

@@ -192,11 +192,27 @@ async fn consent_journey_refresh_and_logout_against_the_sandbox() {
     let revocations = s.sandbox().stats().revocations();
     let out = s.client.logout().await;
     assert_eq!(out.status, 200, "{}", out.body);
-    let end = url::Url::parse(out.json()["end_session_url"].as_str().unwrap()).unwrap();
+    // Script gets a same-origin one-time step; following it reaches the
+    // sandbox's end-session endpoint with the hint.
+    assert!(!out.body.contains("id_token_hint"), "{}", out.body);
+    let step = s
+        .client
+        .get(out.json()["end_session_url"].as_str().unwrap())
+        .await;
+    assert_eq!(step.status, 302, "{}", step.body);
+    let end = url::Url::parse(step.location()).unwrap();
     assert!(end.as_str().starts_with(s.sandbox().issuer().as_str()));
     let q: HashMap<_, _> = end.query_pairs().into_owned().collect();
     assert_eq!(q["post_logout_redirect_uri"], format!("{}/", s.bff.url()));
     assert!(q.contains_key("id_token_hint"));
+    // The sandbox accepts it and sends the browser home.
+    let home = s.client.get(end.as_str()).await;
+    assert_eq!(home.status.as_u16() / 100, 3, "{}", home.body);
+    assert!(
+        home.location().starts_with(&format!("{}/", s.bff.url())),
+        "{}",
+        home.location()
+    );
     assert_eq!(s.sandbox().stats().revocations(), revocations + 1);
     assert!(!s.client.session().await.authenticated);
 

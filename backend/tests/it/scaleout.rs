@@ -32,10 +32,19 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(instances: usize, persist: bool) -> Self {
+        Self::start_with(instances, persist, |_| {}).await
+    }
+
+    /// Like [`Cluster::start`], with the sandbox's settings tuned.
+    pub async fn start_with(
+        instances: usize,
+        persist: bool,
+        tune: impl FnOnce(&mut giponext_sandbox::SandboxConfig),
+    ) -> Self {
         let redis = RedisServer::start(persist).await;
-        let sandbox = giponext_sandbox::start(giponext_sandbox::SandboxConfig::for_tests())
-            .await
-            .unwrap();
+        let mut sandbox_config = giponext_sandbox::SandboxConfig::for_tests();
+        tune(&mut sandbox_config);
+        let sandbox = giponext_sandbox::start(sandbox_config).await.unwrap();
         let key = SessionKey::generate();
         let mut bffs = Vec::new();
         for _ in 0..instances {
@@ -76,7 +85,16 @@ impl Cluster {
                 .iter()
                 .map(|b| format!("{}/auth/callback", b.url()))
                 .collect(),
-            post_logout_redirect_uris: self.bffs.iter().map(|b| format!("{}/", b.url())).collect(),
+            post_logout_redirect_uris: self
+                .bffs
+                .iter()
+                .flat_map(|b| {
+                    [
+                        format!("{}/", b.url()),
+                        format!("{}/auth/login?prompt=login", b.url()),
+                    ]
+                })
+                .collect(),
             scopes: ScopeSet::all(),
             backchannel_logout_uri,
         });
@@ -206,6 +224,49 @@ async fn one_session_across_instances_and_one_refresh_for_500_concurrent_calls()
     assert!(
         metrics.contains("bff_refresh_waits_total{result=\"not_adopted\"} 0"),
         "{metrics}"
+    );
+    Arc::into_inner(c).unwrap().shutdown().await;
+}
+
+/// A provider issuing access tokens shorter than the refresh leeway (6 s
+/// against 30 s): every new token used to look about to expire, so a burst
+/// of calls over two instances refreshed again right after the refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn six_second_tokens_are_refreshed_once_by_a_burst_across_two_instances() {
+    let c = Cluster::start_with(2, false, |s| {
+        s.access_token_ttl = Duration::from_secs(6);
+    })
+    .await;
+    c.login(0).await;
+    // A fresh 6-second token is not "about to expire" (leeway 1.5 s, a
+    // quarter of its lifetime, not 30 s).
+    let seen = c
+        .api(1, &format!("tenants/{TENANT}/patients?limit=1"))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert_eq!(c.refreshes(), 0, "a fresh token is used as is");
+    // Within its last 1.5 s: a burst of 4 waves of 20 calls over both
+    // instances, 150 ms apart, refreshes once.
+    tokio::time::sleep(Duration::from_millis(4700)).await;
+    let c = Arc::new(c);
+    for wave in 0..4 {
+        let calls = (0..20).map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.api(i % 2, &format!("tenants/{TENANT}/patients?limit=1"))
+                    .await
+            })
+        });
+        for call in futures_join(calls).await {
+            assert_eq!(call.status, 200, "wave {wave}: {}", call.body);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let by_grant = c.sandbox.stats().refreshes_by_grant();
+    assert_eq!(
+        by_grant.values().copied().collect::<Vec<_>>(),
+        vec![1],
+        "exactly one refresh: {by_grant:?}"
     );
     Arc::into_inner(c).unwrap().shutdown().await;
 }

@@ -281,6 +281,7 @@ async fn an_ended_session_is_not_written_back_by_a_late_holder() {
         tokens: giponext_bff::session::Tokens {
             access: giponext_bff::types::Secret::new("access"),
             access_expires_at: now,
+            access_issued_at: None,
             refresh: Some(giponext_bff::types::Secret::new("refresh")),
             id_token: None,
         },

@@ -117,6 +117,17 @@ impl Client {
             .await
     }
 
+    /// "Cambia utente": `POST /auth/logout` with `{"switch_user": true}`.
+    pub async fn switch_user(&self) -> Seen {
+        self.send(
+            Method::POST,
+            "/auth/logout",
+            &[("x-csrf", "1")],
+            Some(r#"{"switch_user": true}"#),
+        )
+        .await
+    }
+
     /// An API call as the console makes it (with `X-CSRF: 1`).
     pub async fn api(&self, method: Method, path: &str, body: Option<&str>) -> Seen {
         self.send(
@@ -199,7 +210,17 @@ impl FakeSetup {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_tuned(|_| {}, tune).await
+    }
+
+    /// Like [`FakeSetup::start_with`], with the fake provider tuned before
+    /// the backend discovers it.
+    pub async fn start_tuned(
+        tune_fake: impl FnOnce(&mut fake_provider::Inner),
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         let (fake, url, task) = fake_provider::start().await;
+        fake.with(tune_fake);
         let mut config = Config::for_tests();
         config.upstream = Upstream::External {
             issuer: url.clone(),

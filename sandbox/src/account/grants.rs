@@ -314,6 +314,20 @@ pub fn revoke_for_user(db: &Db, sub: &str) -> anyhow::Result<usize> {
     .context("revoking grants")
 }
 
+/// How many grants of `sub` to `client_id` are live (not revoked).
+pub fn live_count(db: &Db, client_id: &str, sub: &str) -> anyhow::Result<usize> {
+    let n: i64 = db
+        .with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM grants WHERE client_id = ?1 AND sub = ?2 AND revoked = 0",
+                [client_id, sub],
+                |r| r.get(0),
+            )
+        })
+        .context("counting grants")?;
+    Ok(n as usize)
+}
+
 /// The scopes `sub` last granted `client_id`, if any.
 pub fn last_consent(db: &Db, sub: &str, client_id: &str) -> anyhow::Result<Option<ScopeSet>> {
     let scope: Option<String> = db

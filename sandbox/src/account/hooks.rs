@@ -35,6 +35,20 @@ impl RunningSandbox {
         grants::revoke_for_user(&self.state().db, user.sub).expect("the grant store is writable")
     }
 
+    /// How many grants `username` has given `client_id` that are still live
+    /// (not revoked, by the user, by reuse detection or by RFC 7009
+    /// revocation): a client that abandons a refresh token without revoking
+    /// it leaves one behind.
+    ///
+    /// # Panics
+    /// If `username` is not a seeded user, or the store fails (tests only).
+    pub fn live_grants(&self, client_id: &str, username: &str) -> usize {
+        let user = crate::users::by_username(username)
+            .unwrap_or_else(|| panic!("{username} is not a seeded user"));
+        grants::live_count(&self.state().db, client_id, user.sub)
+            .expect("the grant store is readable")
+    }
+
     /// A slow token endpoint: every refresh is processed at once (the old
     /// refresh token is rotated out and the refresh is counted in
     /// [`crate::server::Stats`]) but its answer is held back for `delay`, as

@@ -148,12 +148,18 @@ pub async fn run(report: Report) {
         i.id_token_mode = Some(IdTokenMode::Valid);
         i.userinfo_sub = Some("user-someone-else".into());
     });
+    let revoked = s.fake.with(|i| i.revocations);
     let r = s.login("").await;
+    let revoked = s.fake.with(|i| i.revocations) - revoked;
     report.check(
         "userinfo of another subject",
-        "400, no session",
-        format!("{} {}", r.status.as_u16(), snippet(&r.body)),
-        r.status == 400 && no_session(&s, &s.client).await,
+        "400, no session, the new grant revoked",
+        format!(
+            "{} {} revoked={revoked}",
+            r.status.as_u16(),
+            snippet(&r.body)
+        ),
+        r.status == 400 && no_session(&s, &s.client).await && revoked == 1,
     );
     s.fake.with(|i| i.userinfo_sub = None);
     let r = s.login("").await;

@@ -6,6 +6,7 @@ mod limits;
 mod paths;
 mod redirects;
 mod session;
+mod workstations;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ pub fn groups() -> Vec<(&'static str, Group)> {
         ("callback", |r| Box::pin(callback::run(r))),
         ("redirects", |r| Box::pin(redirects::run(r))),
         ("session", |r| Box::pin(session::run(r))),
+        ("workstations", |r| Box::pin(workstations::run(r))),
         ("paths", |r| Box::pin(paths::run(r))),
         ("limits", |r| Box::pin(limits::run(r))),
     ]

@@ -91,3 +91,17 @@ export class MapAdapter {
 export function registerClient(metadata) {
   set(`Client:${metadata.client_id}`, metadata);
 }
+
+// How many grants of `accountId` to `clientId` are still live: distinct
+// grant ids with a refresh token that is neither expired, consumed (rotated
+// out) nor revoked (revocation deletes every token of the grant).
+export function liveGrants(clientId, accountId) {
+  const grants = new Set();
+  for (const key of [...store.keys()]) {
+    if (!key.startsWith('RefreshToken:')) continue;
+    const payload = get(key);
+    if (!payload || payload.consumed) continue;
+    if (payload.clientId === clientId && payload.accountId === accountId) grants.add(payload.grantId);
+  }
+  return grants.size;
+}

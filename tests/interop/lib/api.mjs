@@ -9,7 +9,7 @@
 // port) and read counters of provider events.
 
 import { bySub, TENANTS } from './accounts.mjs';
-import { registerClient } from './adapter.mjs';
+import { liveGrants, registerClient } from './adapter.mjs';
 
 const PATIENTS = [
   { id: 1, firstName: 'Anna', lastName: 'Esposito', fiscalCode: 'SPSNNA80A41F205X', version: 1 },
@@ -71,6 +71,10 @@ export async function handleApi(provider, stats, req, res, url) {
   if (path.startsWith('/_harness/')) {
     if (path === '/_harness/stats' && req.method === 'GET') {
       sendJson(res, 200, stats);
+    } else if (path === '/_harness/grants' && req.method === 'GET') {
+      const clientId = url.searchParams.get('client_id') || '';
+      const account = url.searchParams.get('account') || '';
+      sendJson(res, 200, { live: liveGrants(clientId, account) });
     } else if (path === '/_harness/clients' && req.method === 'POST') {
       try {
         const metadata = await readJson(req);

@@ -47,7 +47,8 @@ impl Default for HarnessOptions {
 }
 
 /// A confidential web client (code flow with refresh) registered for every
-/// GipoNext scope unless `scope` says otherwise.
+/// GipoNext scope unless `scope` says otherwise; for a backend's redirect URI
+/// (`.../auth/callback`), its switch-user sign-in is a post-logout URI too.
 pub fn web_client(
     client_id: &str,
     secret: &str,
@@ -55,11 +56,17 @@ pub fn web_client(
     post_logout_redirect_uri: &str,
     scope: Option<&str>,
 ) -> Value {
+    // A backend's "Cambia utente" comes back to its sign-in with
+    // prompt=login after the provider's end-session step.
+    let mut after_logout = vec![post_logout_redirect_uri.to_owned()];
+    if let Some(base) = redirect_uri.strip_suffix("/auth/callback") {
+        after_logout.push(format!("{base}/auth/login?prompt=login"));
+    }
     json!({
         "client_id": client_id,
         "client_secret": secret,
         "redirect_uris": [redirect_uri],
-        "post_logout_redirect_uris": [post_logout_redirect_uri],
+        "post_logout_redirect_uris": after_logout,
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "scope": scope.unwrap_or(ALL_SCOPES),
@@ -246,6 +253,21 @@ impl Harness {
             .send()
             .await?;
         Ok(resp.error_for_status()?.json().await?)
+    }
+
+    /// How many grants `account` (a `sub`) gave `client_id` are still live
+    /// at the provider (a refresh token neither rotated out nor revoked).
+    pub async fn live_grants(&self, client_id: &str, account: &str) -> anyhow::Result<u64> {
+        let resp = self
+            .http
+            .get(format!("{}/_harness/grants", self.issuer))
+            .query(&[("client_id", client_id), ("account", account)])
+            .send()
+            .await?;
+        let body: Value = resp.error_for_status()?.json().await?;
+        body["live"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("/_harness/grants: no count in {body}"))
     }
 
     /// Stops the provider.

@@ -99,6 +99,50 @@ impl Setup {
         }
     }
 
+    /// "Cambia utente": `POST /auth/logout` with `{"switch_user": true}`.
+    async fn switch_user(&self) -> Seen {
+        let resp = self
+            .browser
+            .client()
+            .post(format!("{}/auth/logout", self.bff.url()))
+            .header("x-csrf", "1")
+            .header("content-type", "application/json")
+            .body(r#"{"switch_user": true}"#)
+            .send()
+            .await
+            .expect("backend reachable");
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        Seen {
+            status,
+            location: String::new(),
+            body,
+        }
+    }
+
+    /// Live grants of Mario to the backend's client at the provider.
+    async fn live_grants(&self) -> u64 {
+        self.harness
+            .live_grants(CLIENT_ID, users::MARIO_SUB)
+            .await
+            .expect("grant count")
+    }
+
+    /// The provider's page that `/auth/login{query}` leads to.
+    async fn provider_page(&self, query: &str) -> String {
+        let start = self
+            .send(Method::GET, &format!("/auth/login{query}"), false)
+            .await;
+        assert_eq!(start.status, 302, "{}", start.body);
+        let to_interaction = self.send(Method::GET, &start.location, false).await;
+        let url = self
+            .harness
+            .url()
+            .join(&to_interaction.location)
+            .expect("URL");
+        self.send(Method::GET, url.as_str(), false).await.body
+    }
+
     async fn session(&self) -> SessionInfo {
         let seen = self.send(Method::GET, "/api/session", false).await;
         assert_eq!(seen.status, 200, "{}", seen.body);
@@ -350,13 +394,17 @@ async fn logout_revokes_at_the_provider_and_ends_the_session() {
     assert!(!s.session().await.authenticated, "the session is gone");
     assert_eq!(s.patients().await.status, 401);
 
-    // The console follows the end-session URL (RP-initiated logout).
-    let end = Url::parse(
-        out.json()["end_session_url"]
-            .as_str()
-            .expect("an end-session URL"),
-    )
-    .expect("URL");
+    // The console follows the end-session URL (RP-initiated logout): a
+    // same-origin one-time step, redirected to the provider with the hint.
+    let step = out.json()["end_session_url"]
+        .as_str()
+        .expect("an end-session URL")
+        .to_owned();
+    assert!(step.starts_with("/auth/end-session/"), "{step}");
+    assert!(!out.body.contains("id_token_hint"), "{}", out.body);
+    let hop = s.send(Method::GET, &step, false).await;
+    assert_eq!(hop.status, 302, "{}", hop.body);
+    let end = Url::parse(&hop.location).expect("URL");
     assert!(
         end.as_str()
             .starts_with(&format!("{}/session/end", s.harness.issuer())),
@@ -368,9 +416,10 @@ async fn logout_revokes_at_the_provider_and_ends_the_session() {
         .end_session(&end)
         .await
         .expect("logout at the provider");
-    assert_eq!(
-        back.map(|u| u.to_string()),
-        Some(format!("{}/", s.bff.url()))
+    assert!(
+        back.as_ref()
+            .is_some_and(|u| u.as_str().starts_with(&format!("{}/?state=", s.bff.url()))),
+        "{back:?}"
     );
     assert_eq!(
         s.harness
@@ -401,5 +450,77 @@ async fn logout_revokes_at_the_provider_and_ends_the_session() {
         "a sign-in page: {}",
         page.body
     );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn replaced_sessions_and_switch_user_leave_no_live_grant_at_the_provider() {
+    let s = Setup::start(HarnessOptions::default(), Duration::from_secs(30)).await;
+    s.login("", Consent::GrantAll).await;
+    assert_eq!(s.live_grants().await, 1);
+    // Session rotation: signing in again replaces the session and its grant.
+    let done = s.login("", Consent::GrantAll).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(
+        s.live_grants().await,
+        1,
+        "the replaced session's grant was revoked"
+    );
+    // Incremental consent: a new grant; the earlier one is revoked.
+    let done = s
+        .login(
+            "?scope=giponext.invoices&return_to=/invoices",
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(done.location, "/invoices", "{}", done.body);
+    assert!(s.session().await.scopes.granted.contains(Scope::Invoices));
+    assert_eq!(s.live_grants().await, 1, "the earlier grant was revoked");
+    assert_eq!(s.patients().await.status, 200, "the new grant works");
+
+    // "Cambia utente" with the provider's session left lingering: the
+    // provider still asks for the password with prompt=login.
+    let out = s.switch_user().await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(s.live_grants().await, 0);
+    assert!(
+        !s.provider_page("").await.contains("id=\"login\""),
+        "the provider session lingers"
+    );
+    assert!(
+        s.provider_page("?prompt=login")
+            .await
+            .contains("id=\"login\"")
+    );
+
+    // The whole round trip: the provider accepts the registered switch-user
+    // post-logout URI and comes back to a sign-in that asks for the password.
+    s.login("", Consent::GrantAll).await;
+    let out = s.switch_user().await;
+    let step = out.json()["end_session_url"]
+        .as_str()
+        .expect("an end-session URL")
+        .to_owned();
+    let hop = s.send(Method::GET, &step, false).await;
+    assert_eq!(hop.status, 302, "{}", hop.body);
+    let back = s
+        .browser
+        .end_session(&Url::parse(&hop.location).expect("URL"))
+        .await
+        .expect("logout at the provider")
+        .expect("redirected back");
+    assert!(
+        back.as_str()
+            .starts_with(&format!("{}/auth/login?prompt=login", s.bff.url())),
+        "{back}"
+    );
+    let start = s.send(Method::GET, back.as_str(), false).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    assert!(
+        start.location.contains("prompt=login"),
+        "{}",
+        start.location
+    );
+    assert_eq!(s.live_grants().await, 0);
     s.shutdown().await;
 }
