@@ -19,6 +19,7 @@ use giponext_shared::session::SessionUser;
 use giponext_shared::{Scope, ScopeSet};
 
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
 use crate::metrics::{ConsentOutcome, LoginOutcome};
 use crate::oidc::OidcError;
@@ -36,6 +37,7 @@ pub use giponext_bff_core::callback::CallbackParams;
 /// `GET /auth/callback`: the provider's redirect back.
 pub async fn callback(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -44,7 +46,15 @@ pub async fn callback(
     // browser's other pending sign-ins (other tabs) stay unless the callback
     // matches none of them.
     let mut pending = PendingSignIns::parse(jar.get(state.cookies.login).map(|c| c.value()));
-    let outcome = callback_inner(&state, &jar, &headers, query.as_deref(), &mut pending).await;
+    let outcome = callback_inner(
+        &state,
+        &jar,
+        &headers,
+        client,
+        query.as_deref(),
+        &mut pending,
+    )
+    .await;
     let login_cookie = match pending.cookie_value() {
         Some(value) => state
             .cookies
@@ -75,6 +85,7 @@ async fn callback_inner(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,
+    client: ClientAddr,
     query: Option<&str>,
     pending: &mut PendingSignIns,
 ) -> Result<(CookieJar, Response), Response> {
@@ -268,7 +279,7 @@ async fn callback_inner(
         .save(&id, &record, expires_at)
         .await
         .map_err(|e| AppError::from(e).into_response())?;
-    crate::routes::sessions::register(state, &id, &record, headers).await;
+    crate::routes::sessions::register(state, &id, &record, headers, client).await;
     state.metrics.login(LoginOutcome::Success);
     tracing::info!(granted = %record.granted, refused = %refused, "signed in");
     let jar = jar
