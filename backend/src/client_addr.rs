@@ -311,13 +311,23 @@ mod tests {
         resolve(ip(peer), &headers, &trusted, header).to_string()
     }
 
+    /// Trusted proxies, the header read, the peer, the header lines, the
+    /// client expected.
+    type Case<'a> = (
+        &'a str,
+        ForwardedHeader,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+    );
+
     #[test]
     fn forwarding_headers_count_only_from_trusted_peers() {
         use ForwardedHeader::{Forwarded, XForwardedFor as Xff};
         let xff = "x-forwarded-for";
         let fwd = "forwarded";
         #[rustfmt::skip]
-        let cases: &[(&str, ForwardedHeader, &str, &[(&str, &str)], &str)] = &[
+        let cases: &[Case] = &[
             // No trusted proxy, or an untrusted peer: the header is ignored.
             ("", Xff, "203.0.113.9", &[(xff, "10.1.1.1")], "203.0.113.9"),
             ("10.0.0.0/8", Xff, "203.0.113.9", &[(xff, "10.1.1.1")], "203.0.113.9"),

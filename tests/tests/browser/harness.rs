@@ -75,11 +75,14 @@ pub struct World {
     name: &'static str,
 }
 
+/// A change to the backend's configuration.
+pub type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// What one test changes in the product and the browser.
 #[derive(Default)]
 pub struct Setup {
     /// Applied to the backend's configuration before it starts.
-    pub config: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    pub config: Option<ConfigChange>,
     /// More Chromium command-line arguments.
     pub browser_args: Vec<String>,
 }
