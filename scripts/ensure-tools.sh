@@ -181,9 +181,13 @@ ensure_wrk() {
 }
 
 ensure_nginx() {
-    # The reverse-proxy baseline of the proxy-hop benchmark; the benchmark
-    # runs its own nginx with bench/nginx/nginx.conf on a free port, so the
-    # Debian service itself is never started here.
+    # The reverse-proxy baseline of the proxy-hop benchmark, and the TLS
+    # proxy of the end-to-end test tests/tests/browser/tls_proxy.rs (which
+    # makes its certificate with the openssl CLI). Each runs its own nginx on
+    # a free port, so the Debian service itself is never started here.
+    if ! command -v openssl >/dev/null 2>&1; then
+        apt_install openssl
+    fi
     if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
         return
     fi

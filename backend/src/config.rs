@@ -14,6 +14,7 @@ use base64::Engine as _;
 use giponext_shared::{RegisteredScopes, Scope, ScopeSet};
 use url::Url;
 
+use crate::client_addr::{ForwardedHeader, TrustedProxies};
 use crate::session::SessionKey;
 use crate::types::{Secret, TenantId};
 
@@ -133,6 +134,11 @@ pub struct Config {
     /// Sign-ins (`/auth/login`) one client address may
     /// start per minute (`BFF_LOGIN_RATE_PER_MIN`); more get 429.
     pub login_rate_per_minute: u32,
+    /// `BFF_TRUSTED_PROXIES`: the reverse proxies whose forwarding header
+    /// names the client (none by default).
+    pub trusted_proxies: TrustedProxies,
+    /// `BFF_FORWARDED_HEADER`: the header those proxies set.
+    pub forwarded_header: ForwardedHeader,
 }
 
 /// One problem with the configuration, naming its variable.
@@ -184,6 +190,8 @@ impl Config {
             },
             max_body_bytes: 1 << 20,
             login_rate_per_minute: 600,
+            trusted_proxies: TrustedProxies::none(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 
@@ -223,14 +231,14 @@ impl Config {
             .map(Secret::new)
             .unwrap_or_else(|| Secret::new(EMBEDDED_CLIENT_SECRET));
         let api_base = required("GIPONEXT_API_BASE", &mut problem).and_then(|v| {
-            parse_http_url(&v)
+            check_upstream_url(&v)
                 .map_err(|e| problem("GIPONEXT_API_BASE", e))
                 .ok()
         });
         let upstream = match issuer {
             None => Upstream::Embedded,
             Some(issuer) => {
-                if let Err(e) = parse_http_url(&issuer) {
+                if let Err(e) = check_upstream_url(&issuer) {
                     problem("GIPONEXT_ISSUER", e);
                 }
                 Upstream::External {
@@ -385,6 +393,21 @@ impl Config {
             }
         }
 
+        let trusted_proxies = match lookup("BFF_TRUSTED_PROXIES") {
+            None => TrustedProxies::none(),
+            Some(v) => TrustedProxies::parse(&v).unwrap_or_else(|e| {
+                problem("BFF_TRUSTED_PROXIES", e);
+                TrustedProxies::none()
+            }),
+        };
+        let forwarded_header = match lookup("BFF_FORWARDED_HEADER") {
+            None => ForwardedHeader::default(),
+            Some(v) => ForwardedHeader::parse(&v).unwrap_or_else(|e| {
+                problem("BFF_FORWARDED_HEADER", e);
+                ForwardedHeader::default()
+            }),
+        };
+
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
         }
@@ -404,6 +427,8 @@ impl Config {
             timings,
             max_body_bytes: 1 << 20,
             login_rate_per_minute,
+            trusted_proxies,
+            forwarded_header,
         })
     }
 }
@@ -449,6 +474,24 @@ fn parse_http_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("{value:?} must be an http(s) URL with a host"));
+    }
+    Ok(url)
+}
+
+/// `GIPONEXT_ISSUER` and `GIPONEXT_API_BASE`: an http(s) URL, https unless
+/// the host is this machine.
+///
+/// # Security
+/// Tokens, the client secret and patient data travel on these connections
+/// (RFC 9700 §4.1 and RFC 6749 §3.1 require TLS for the endpoints); plain
+/// http is accepted only for a loopback host (127.0.0.0/8, ::1, localhost),
+/// where the sandbox and the tests run.
+pub fn check_upstream_url(value: &str) -> Result<Url, String> {
+    let url = parse_http_url(value)?;
+    if url.scheme() == "http" && !is_loopback_host(&url) {
+        return Err(format!(
+            "{value:?} uses plain http on a non-loopback host; use https (http is only for a provider on this machine: 127.0.0.1, ::1, localhost)"
+        ));
     }
     Ok(url)
 }
@@ -606,10 +649,80 @@ mod tests {
                 ],
                 "BFF_SESSION_IDLE_SECS",
             ),
+            (
+                &[("BFF_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33")],
+                "BFF_TRUSTED_PROXIES",
+            ),
+            (
+                &[("BFF_TRUSTED_PROXIES", "proxy.clinic.lan")],
+                "BFF_TRUSTED_PROXIES",
+            ),
+            (
+                &[("BFF_FORWARDED_HEADER", "x-real-ip")],
+                "BFF_FORWARDED_HEADER",
+            ),
         ];
         for (vars, var) in cases {
             assert_eq!(problem_vars(vars), vec![*var], "{vars:?}");
         }
+    }
+
+    #[test]
+    fn provider_and_api_need_https_unless_on_this_machine() {
+        let external = |issuer: &str, api: &str| {
+            read(&[
+                ("GIPONEXT_ISSUER", issuer),
+                ("GIPONEXT_CLIENT_ID", "c"),
+                ("GIPONEXT_CLIENT_SECRET", "s"),
+                ("GIPONEXT_API_BASE", api),
+                ("GIPONEXT_REGISTERED_SCOPES", "openid"),
+            ])
+        };
+        for (issuer, api, wrong) in [
+            (
+                "http://account.gipo.it",
+                "https://api.giponext.it",
+                &["GIPONEXT_ISSUER"][..],
+            ),
+            (
+                "https://account.gipo.it",
+                "http://api.giponext.it",
+                &["GIPONEXT_API_BASE"],
+            ),
+            (
+                "http://10.0.0.5:8090",
+                "http://192.168.1.2/",
+                &["GIPONEXT_API_BASE", "GIPONEXT_ISSUER"],
+            ),
+            (
+                "http://localhost.example.com",
+                "https://a.b",
+                &["GIPONEXT_ISSUER"],
+            ),
+        ] {
+            let problems = external(issuer, api).unwrap_err().0;
+            let vars: Vec<_> = problems.iter().map(|p| p.variable).collect();
+            assert_eq!(vars, wrong, "{issuer} {api}");
+            assert!(problems[0].message.contains("use https"), "{problems:?}");
+        }
+        for (issuer, api) in [
+            ("https://account.gipo.it", "https://api.giponext.it"),
+            ("http://127.0.0.1:8090", "http://127.0.0.1:8090/"),
+            ("http://127.8.9.10:8090", "http://localhost:8090/"),
+            ("http://[::1]:8090", "http://[::1]:8090/"),
+        ] {
+            assert!(external(issuer, api).is_ok(), "{issuer} {api}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_from_the_environment_or_a_list() {
+        let c = read(&[("BFF_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8")]).unwrap();
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("fd00::9".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+        assert_eq!(c.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert!(read(&[]).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]
@@ -632,7 +745,7 @@ mod tests {
         let path = dir.path().join("bff.toml");
         std::fs::write(
             &path,
-            "BFF_LISTEN = \"127.0.0.1:9999\"\nGIPONEXT_REGISTERED_SCOPES = [\"openid\", \"giponext.agenda\"]\n",
+            "BFF_LISTEN = \"127.0.0.1:9999\"\nGIPONEXT_REGISTERED_SCOPES = [\"openid\", \"giponext.agenda\"]\nBFF_TRUSTED_PROXIES = [\"10.0.0.0/8\", \"192.168.1.10\"]\nBFF_FORWARDED_HEADER = \"forwarded\"\n",
         )
         .unwrap();
         let file = read_toml(path.to_str().unwrap()).unwrap();
@@ -644,6 +757,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.listen.port(), 7777);
+        assert!(c.trusted_proxies.contains("192.168.1.10".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+        assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
         assert_eq!(
             c.registered_scopes.set(),
             ScopeSet::of(&[Scope::OpenId, Scope::Agenda])

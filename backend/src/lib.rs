@@ -20,10 +20,12 @@
 //! static files), [`error`] (problem+json), [`metrics`], [`cookies`],
 //! [`types`] (validated newtypes and secrets), [`upstream`] (the API
 //! client), [`listen`] (the server loop with client timeouts),
+//! [`client_addr`] (the client's address, through trusted proxies),
 //! [`ratelimit`] (the sign-in limit).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod client_addr;
 pub mod config;
 pub mod cookies;
 pub mod discovery;

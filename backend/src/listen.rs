@@ -6,8 +6,9 @@
 //!   (`header_read_timeout`), or the connection is closed: a slowloris
 //!   client cannot hold connections open forever.
 //! - A request head larger than [`MAX_HEADER_BYTES`] gets 431.
-//! - Each request carries the peer address (`ConnectInfo<SocketAddr>`) for
-//!   the sign-in rate limit.
+//! - Each request carries the peer address (`ConnectInfo<SocketAddr>`),
+//!   from which the router resolves the client's
+//!   ([`ClientAddr`](crate::client_addr::ClientAddr)).
 
 use std::future::Future;
 use std::time::Duration;

@@ -175,7 +175,15 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
 
     let (issuer, api_base, embedded) = match &config.upstream {
         Upstream::External { issuer, api_base } => (
-            issuer.clone(),
+            {
+                // A `Config` built in code gets the same TLS rule as one
+                // read from the environment.
+                crate::config::check_upstream_url(issuer)
+                    .map_err(|e| anyhow::anyhow!("GIPONEXT_ISSUER: {e}"))?;
+                crate::config::check_upstream_url(api_base.as_str())
+                    .map_err(|e| anyhow::anyhow!("GIPONEXT_API_BASE: {e}"))?;
+                issuer.clone()
+            },
             api_base.as_str().trim_end_matches('/').to_owned(),
             None,
         ),

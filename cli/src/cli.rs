@@ -9,11 +9,12 @@ use crate::exit::EXIT_CODES_HELP;
 
 const ENV_HELP: &str = "\
 Environment:
-  GIPONEXT_ISSUER             OpenID provider (default http://127.0.0.1:8090, the local sandbox)
+  GIPONEXT_ISSUER             OpenID provider (default http://127.0.0.1:8090, the local sandbox);
+                              https unless on this machine (127.0.0.1, ::1, localhost)
   GIPONEXT_CLIENT_ID          OAuth client id (default giponext-cli)
   GIPONEXT_CLIENT_SECRET      client secret; empty = public client (the sandbox's secret is
                               the default only for the default issuer and client)
-  GIPONEXT_API_BASE           API root (default: the issuer)
+  GIPONEXT_API_BASE           API root (default: the issuer); https unless on this machine
   GIPONEXT_INSECURE_STORAGE   1 = allow the token file when no OS keyring is available
   GIPONEXT_KEYRING            off = never use the OS keyring
   GIPONEXT_CONFIG_DIR         token file directory (default $XDG_CONFIG_HOME/giponext)

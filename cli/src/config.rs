@@ -55,6 +55,34 @@ fn truthy(value: &str) -> bool {
     )
 }
 
+/// `variable` must be an https URL, or http on this machine.
+///
+/// # Security
+/// The client secret, the device code, tokens and patient data travel to
+/// these URLs (RFC 6749 §3.1 and RFC 8628 §3.1 require TLS); plain http is
+/// accepted only for a loopback host (127.0.0.0/8, ::1, localhost), where
+/// the sandbox runs.
+fn require_tls(variable: &str, url: &Url) -> Result<()> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" if url.host().is_some() => bail!(
+            "{variable} uses plain http on a non-loopback host ({url}); use https \
+             (http is only for a provider on this machine: 127.0.0.1, ::1, localhost)"
+        ),
+        _ => bail!(
+            "{variable} must be an http(s) URL with a host, got {:?}",
+            url.as_str()
+        ),
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config> {
@@ -68,9 +96,7 @@ impl Config {
         let issuer = get("GIPONEXT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
         let issuer_url = Url::parse(&issuer)
             .with_context(|| format!("GIPONEXT_ISSUER is not a URL: {issuer:?}"))?;
-        if !matches!(issuer_url.scheme(), "http" | "https") {
-            bail!("GIPONEXT_ISSUER must be an http(s) URL, got {issuer:?}");
-        }
+        require_tls("GIPONEXT_ISSUER", &issuer_url)?;
         let client_id = get("GIPONEXT_CLIENT_ID").unwrap_or_else(|| DEFAULT_CLIENT_ID.to_owned());
         // An explicitly empty GIPONEXT_CLIENT_SECRET means "public client".
         let client_secret = match lookup("GIPONEXT_CLIENT_SECRET") {
@@ -82,8 +108,12 @@ impl Config {
             None => None,
         };
         let api_base = match get("GIPONEXT_API_BASE") {
-            Some(base) => Url::parse(&base)
-                .with_context(|| format!("GIPONEXT_API_BASE is not a URL: {base:?}"))?,
+            Some(base) => {
+                let url = Url::parse(&base)
+                    .with_context(|| format!("GIPONEXT_API_BASE is not a URL: {base:?}"))?;
+                require_tls("GIPONEXT_API_BASE", &url)?;
+                url
+            }
             None => issuer_url,
         };
         let config_dir = if let Some(dir) = get("GIPONEXT_CONFIG_DIR") {
@@ -175,13 +205,13 @@ mod tests {
             ("XDG_CONFIG_HOME", "/xdg"),
             ("GIPONEXT_KEYRING", "off"),
             ("GIPONEXT_INSECURE_STORAGE", "1"),
-            ("GIPONEXT_API_BASE", "http://api.local:9/"),
+            ("GIPONEXT_API_BASE", "https://api.local:9/"),
         ])
         .unwrap();
         assert_eq!(c.config_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.keyring, KeyringMode::Off);
         assert!(c.insecure_storage);
-        assert_eq!(c.api_base.as_str(), "http://api.local:9/");
+        assert_eq!(c.api_base.as_str(), "https://api.local:9/");
         let c = config(&[("XDG_CONFIG_HOME", "/xdg")]).unwrap();
         assert_eq!(c.config_dir, PathBuf::from("/xdg/giponext"));
         for (var, value) in [
@@ -192,6 +222,34 @@ mod tests {
         ] {
             let err = config(&[("HOME", "/h"), (var, value)]).unwrap_err();
             assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn provider_and_api_need_https_unless_on_this_machine() {
+        for (var, value) in [
+            ("GIPONEXT_ISSUER", "http://account.gipo.it"),
+            ("GIPONEXT_ISSUER", "http://10.0.0.5:8090"),
+            ("GIPONEXT_ISSUER", "http://localhost.example.com"),
+            ("GIPONEXT_API_BASE", "http://api.giponext.it"),
+            ("GIPONEXT_API_BASE", "http://192.168.1.2/"),
+        ] {
+            let err = config(&[("HOME", "/h"), (var, value)]).unwrap_err();
+            let err = err.to_string();
+            assert!(err.starts_with(var) && err.contains("use https"), "{err}");
+        }
+        for (issuer, api) in [
+            ("https://account.gipo.it", "https://api.giponext.it"),
+            ("http://127.0.0.1:8090", "http://127.0.0.1:8090/"),
+            ("http://127.8.9.10:8090", "http://localhost:8090/"),
+            ("http://[::1]:8090", "http://[::1]:8090/"),
+        ] {
+            let vars = [
+                ("HOME", "/h"),
+                ("GIPONEXT_ISSUER", issuer),
+                ("GIPONEXT_API_BASE", api),
+            ];
+            assert!(config(&vars).is_ok(), "{issuer} {api}");
         }
     }
 }

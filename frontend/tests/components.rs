@@ -414,6 +414,7 @@ async fn connected_sessions_mark_this_one_and_revoke_the_others() {
     let row = |id: &str, ua: &str, current: bool| ConnectedSession {
         id: id.into(),
         user_agent: ua.into(),
+        address: Some("192.0.2.7".into()),
         started: at,
         last_seen: at,
         scopes: essentials(),
@@ -432,6 +433,10 @@ async fn connected_sessions_mark_this_one_and_revoke_the_others() {
     let mine = query(&root, "tr[data-session='aaa1']").unwrap();
     let text = mine.text_content().unwrap();
     assert!(text.contains("Firefox on Linux"), "{text}");
+    assert!(
+        text.contains("192.0.2.7"),
+        "the address it signed in from: {text}"
+    );
     assert!(text.contains("This session"), "{text}");
     assert!(text.contains("2026"), "{text}");
     assert!(text.contains("giponext.patients"), "{text}");

@@ -308,6 +308,11 @@ pub struct ConnectedSession {
     pub id: String,
     /// A short description of the browser, e.g. "Firefox on Linux".
     pub user_agent: String,
+    /// The address it signed in from, as the backend saw it (through
+    /// trusted proxies), e.g. "192.0.2.7"; absent for sessions from before
+    /// it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// Sign-in time.
     #[serde(deserialize_with = "crate::wire_time::instant")]
     pub started: DateTime<Utc>,

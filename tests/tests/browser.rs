@@ -13,6 +13,8 @@ mod expiry;
 mod harness;
 #[path = "browser/many_patients.rs"]
 mod many_patients;
+#[path = "browser/tls_proxy.rs"]
+mod tls_proxy;
 #[path = "browser/workflows.rs"]
 mod workflows;
 
@@ -24,8 +26,17 @@ use harness::World;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run(name: &'static str, steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>) {
+    run_with(name, harness::Setup::default(), steps).await
+}
+
+/// [`run`] with the product and browser changed by `setup`.
+async fn run_with(
+    name: &'static str,
+    setup: harness::Setup,
+    steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>,
+) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(world) = World::start(name)
+    let Some(world) = World::start_with(name, setup)
         .await
         .expect("start the product and the browser")
     else {

@@ -19,6 +19,7 @@ use giponext_shared::session::SessionUser;
 use giponext_shared::{Scope, ScopeSet};
 
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
 use crate::metrics::{ConsentOutcome, LoginOutcome};
 use crate::oidc::OidcError;
@@ -36,6 +37,7 @@ pub use giponext_bff_core::callback::CallbackParams;
 /// `GET /auth/callback`: the provider's redirect back.
 pub async fn callback(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -44,7 +46,15 @@ pub async fn callback(
     // browser's other pending sign-ins (other tabs) stay unless the callback
     // matches none of them.
     let mut pending = PendingSignIns::parse(jar.get(state.cookies.login).map(|c| c.value()));
-    let outcome = callback_inner(&state, &jar, &headers, query.as_deref(), &mut pending).await;
+    let outcome = callback_inner(
+        &state,
+        &jar,
+        &headers,
+        client,
+        query.as_deref(),
+        &mut pending,
+    )
+    .await;
     let login_cookie = match pending.cookie_value() {
         Some(value) => state
             .cookies
@@ -75,6 +85,7 @@ async fn callback_inner(
     state: &Arc<AppState>,
     jar: &CookieJar,
     headers: &HeaderMap,
+    client: ClientAddr,
     query: Option<&str>,
     pending: &mut PendingSignIns,
 ) -> Result<(CookieJar, Response), Response> {
@@ -185,7 +196,7 @@ async fn callback_inner(
     // write failed), its refresh token is revoked (RFC 7009), so no grant
     // is left behind by a sign-in nobody can use.
     let refresh = grant.refresh.clone();
-    let outcome = establish(state, jar, headers, login, existing, grant).await;
+    let outcome = establish(state, jar, headers, client, login, existing, grant).await;
     if outcome.is_err()
         && let Some(refresh) = &refresh
     {
@@ -201,6 +212,7 @@ async fn establish(
     state: &Arc<AppState>,
     jar: &CookieJar,
     headers: &HeaderMap,
+    client: ClientAddr,
     login: LoginState,
     existing: Option<(SessionId, SessionRecord)>,
     grant: crate::oidc::Grant,
@@ -298,7 +310,7 @@ async fn establish(
         .save(&id, &record, expires_at)
         .await
         .map_err(|e| AppError::from(e).into_response())?;
-    crate::routes::sessions::register(state, &id, &record, headers).await;
+    crate::routes::sessions::register(state, &id, &record, headers, client).await;
     if let Some((old, old_record)) = existing {
         let kept = record.tokens.refresh.as_ref().map(Secret::expose);
         crate::routes::sessions::end_replaced(state, &old, &old_record, kept).await;

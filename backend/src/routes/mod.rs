@@ -25,6 +25,7 @@ use tower_http::set_header::SetResponseHeader;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
 use crate::session::SessionRecord;
 use crate::types::SessionId;
@@ -93,9 +94,19 @@ pub fn router(state: Arc<AppState>) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), route, request_id)
+                let client = request
+                    .extensions()
+                    .get::<ClientAddr>()
+                    .map(|c| c.0)
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                tracing::info_span!("request", method = %request.method(), route, request_id, %client)
             }),
         )
+        // Before the span is made: its `client` field is this.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::client_addr::resolve_client,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

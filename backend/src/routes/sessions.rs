@@ -18,6 +18,7 @@ use giponext_shared::session::ConnectedSession;
 
 use super::{no_store, require_csrf, signed_in};
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
 use crate::session::index::{IndexEntry, summarize_user_agent};
 use crate::session::{SessionRecord, to_chrono};
@@ -30,6 +31,7 @@ pub async fn register(
     id: &SessionId,
     record: &SessionRecord,
     headers: &HeaderMap,
+    client: ClientAddr,
 ) {
     let user_agent = summarize_user_agent(
         headers
@@ -44,6 +46,7 @@ pub async fn register(
             .as_ref()
             .and_then(|t| id_token_sid(t.expose())),
         user_agent,
+        address: Some(client.0),
     };
     let until = chrono::Utc::now() + to_chrono(state.config.timings.session_max);
     if let Err(e) = state
@@ -84,6 +87,7 @@ pub async fn list(
         .map(|(entry, r)| ConnectedSession {
             id: entry.public_id(),
             user_agent: entry.user_agent.clone(),
+            address: entry.address.map(|a| a.to_string()),
             started: r.created_at,
             last_seen: r.last_seen_at,
             scopes: r.granted,

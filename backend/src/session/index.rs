@@ -25,6 +25,10 @@ pub struct IndexEntry {
     pub sid: Option<String>,
     /// A short description of the browser.
     pub user_agent: String,
+    /// The client address it signed in from ([`ClientAddr`](crate::client_addr::ClientAddr));
+    /// absent in entries written before it was kept.
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl IndexEntry {

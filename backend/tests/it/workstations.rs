@@ -464,6 +464,7 @@ async fn index_shrinks(sessions: &Sessions, store: &str) {
             key: id.store_key(),
             sid: None,
             user_agent: "test".into(),
+            address: None,
         };
         sessions
             .index_add(sub, entry, now + chrono::Duration::hours(1))
@@ -497,6 +498,7 @@ async fn index_shrinks(sessions: &Sessions, store: &str) {
             key: id.store_key(),
             sid: None,
             user_agent: "test".into(),
+            address: None,
         };
         sessions
             .index_add(sub, entry, now + chrono::Duration::hours(1))

@@ -1,5 +1,5 @@
 //! "Connected sessions" on the access page: where the user is signed in
-//! (browser, started, last seen, scopes), revoke one, sign out everywhere.
+//! (browser, address, started, last seen, scopes), revoke one, sign out everywhere.
 //! Calls `GET /api/sessions`, `DELETE /api/sessions/{id}` and
 //! `POST /auth/logout-everywhere` (with the anti-CSRF header, in `api`).
 
@@ -48,6 +48,7 @@ pub fn SessionList(
             view! {
                 <tr data-session=s.id>
                     <th scope="row">{s.user_agent}</th>
+                    <td class="mono small">{s.address.unwrap_or_default()}</td>
                     <td>{local(s.started)}</td>
                     <td>{local(s.last_seen)}</td>
                     <td class="mono small">{s.scopes.to_wire()}</td>
@@ -62,6 +63,7 @@ pub fn SessionList(
                 <thead>
                     <tr>
                         <th scope="col">{tr!("Browser", "Browser")}</th>
+                        <th scope="col">{tr!("Indirizzo", "Address")}</th>
                         <th scope="col">{tr!("Iniziata", "Started")}</th>
                         <th scope="col">{tr!("Ultimo uso", "Last seen")}</th>
                         <th scope="col">{tr!("Accessi", "Scopes")}</th>

@@ -75,10 +75,23 @@ pub struct World {
     name: &'static str,
 }
 
+/// A change to the backend's configuration.
+pub type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// What one test changes in the product and the browser.
+#[derive(Default)]
+pub struct Setup {
+    /// Applied to the backend's configuration before it starts.
+    pub config: Option<ConfigChange>,
+    /// More Chromium command-line arguments.
+    pub browser_args: Vec<String>,
+}
+
 impl World {
-    /// Starts everything for the test `name`; `None` (after printing why)
-    /// when the browser or the bundle is absent and not required.
-    pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
+    /// Starts everything for the test `name`, the backend and browser
+    /// changed by `setup`; `None` (after printing why) when the browser or
+    /// the bundle is absent and not required.
+    pub async fn start_with(name: &'static str, setup: Setup) -> anyhow::Result<Option<World>> {
         if let Some(reason) = missing_piece() {
             if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
                 bail!("browser test {name} cannot run: {reason}");
@@ -88,6 +101,9 @@ impl World {
         }
         let mut config = Config::for_tests();
         config.static_dir = dist();
+        if let Some(change) = setup.config {
+            change(&mut config);
+        }
         let bff = giponext_bff::serve(config)
             .await
             .context("starting the backend")?;
@@ -105,18 +121,26 @@ impl World {
 
         let profile =
             std::env::temp_dir().join(format!("gx-e2e-{name}-{}-{}", std::process::id(), port));
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+        ]
+        .map(String::from)
+        .into();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(setup.browser_args);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
+            json!({ "binary": CHROMIUM, "args": args }),
         );
         // Plain http to chromedriver on loopback: no TLS stack needed.
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -613,18 +637,20 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+/// Waits (at most 15 s) until something listens on loopback `port`.
+pub async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     let start = Instant::now();
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
         if start.elapsed() > Duration::from_secs(15) {
-            bail!("chromedriver did not listen on port {port}");
+            bail!("nothing listened on port {port} within 15 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
