@@ -5,6 +5,10 @@
 
 #![allow(missing_docs)]
 
+#[path = "browser/a11y.rs"]
+mod a11y;
+#[path = "browser/ax.rs"]
+mod ax;
 #[path = "browser/drafts.rs"]
 mod drafts;
 #[path = "browser/expiry.rs"]
@@ -24,8 +28,17 @@ use harness::World;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run(name: &'static str, steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>) {
+    run_with(name, |_| {}, steps).await;
+}
+
+/// [`run`] with the backend's configuration changed first.
+async fn run_with(
+    name: &'static str,
+    configure: impl FnOnce(&mut giponext_bff::Config),
+    steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>,
+) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(world) = World::start(name)
+    let Some(world) = World::start_with(name, configure)
         .await
         .expect("start the product and the browser")
     else {
@@ -65,15 +78,20 @@ async fn partial_consent_then_invoicing_granted_in_context() {
             .wait_text("[data-test=partial-consent]", "Fatturazione")
             .await?;
         assert!(notice.contains("Referti"), "{notice}");
-        // Both sections stay in the navigation, disabled, with the reason.
-        w.find("nav a[data-section='/invoices'][aria-disabled=true]")
-            .await?;
-        w.find("nav a[data-section='/reports'][aria-disabled=true]")
-            .await?;
-        assert!(
-            !w.has("nav a[data-section='/patients'][aria-disabled]")
-                .await?
-        );
+        // Both sections stay in the navigation, marked unavailable with the
+        // reason (never aria-disabled: they are the way to the grant).
+        w.wait_text(
+            "nav a.off[data-section='/invoices']",
+            "non disponibile: serve l'accesso a Fatturazione; puoi concederlo",
+        )
+        .await?;
+        w.wait_text(
+            "nav a.off[data-section='/reports']",
+            "non disponibile: serve l'accesso a Referti; puoi concederlo",
+        )
+        .await?;
+        assert!(!w.has("nav a.off[data-section='/patients']").await?);
+        assert!(!w.has("nav a[aria-disabled]").await?);
         w.click("nav a[data-section='/reports']").await?;
         w.wait_text(
             ".section-disabled",
@@ -109,12 +127,8 @@ async fn partial_consent_then_invoicing_granted_in_context() {
         w.wait_path(|p| p == "/invoices", "/invoices").await?;
         let list = w.find("[data-test=invoice-list] tbody tr").await?;
         assert!(!list.text().await?.is_empty());
-        assert!(
-            !w.has("nav a[data-section='/invoices'][aria-disabled]")
-                .await?
-        );
-        w.find("nav a[data-section='/reports'][aria-disabled=true]")
-            .await?;
+        assert!(!w.has("nav a.off[data-section='/invoices']").await?);
+        w.find("nav a.off[data-section='/reports']").await?;
         let session = w.session_json().await?;
         let granted = session["scopes"]["granted"].to_string();
         assert!(granted.contains("giponext.invoices"), "{granted}");
@@ -260,7 +274,7 @@ async fn agenda_asked_in_context_then_shown_as_a_week() {
         w.click("nav a[data-section='/agenda']").await?;
         w.wait_text(
             ".section-disabled",
-            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso a Agenda.",
+            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso ad Agenda.",
         )
         .await?;
         w.click(".section-disabled a[data-grant='giponext.agenda']")

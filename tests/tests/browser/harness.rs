@@ -79,6 +79,15 @@ impl World {
     /// Starts everything for the test `name`; `None` (after printing why)
     /// when the browser or the bundle is absent and not required.
     pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// [`World::start`] with the backend's configuration changed first
+    /// (e.g. fewer registered scopes).
+    pub async fn start_with(
+        name: &'static str,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Option<World>> {
         if let Some(reason) = missing_piece() {
             if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
                 bail!("browser test {name} cannot run: {reason}");
@@ -88,6 +97,7 @@ impl World {
         }
         let mut config = Config::for_tests();
         config.static_dir = dist();
+        configure(&mut config);
         let bff = giponext_bff::serve(config)
             .await
             .context("starting the backend")?;
