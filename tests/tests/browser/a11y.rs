@@ -190,6 +190,8 @@ async fn consent_journey_through_the_accessibility_tree() {
         w.wait_path(|p| p == "/invoices", "/invoices").await?;
         w.wait_text(".section-disabled", "Avevi rifiutato").await?;
         w.wait_focus("heading", "Fatture").await?;
+        let heading = w.ax().await?.focused().cloned();
+        assert_eq!(heading.and_then(|h| h.level), Some(1), "the page's own heading");
         w.wait_text("[data-test=grant-announcement]", "Nessun nuovo accesso")
             .await?;
         w.assert_nothing_needed_is_disabled(&Needs {
@@ -255,6 +257,7 @@ async fn consent_journey_by_keyboard_alone() {
         w.press(&[Key::Enter]).await?;
 
         // The provider's login: type, Tab, type, Enter.
+        w.wait_text("body", "Nome utente").await?;
         w.tab_to("textbox", "Nome utente", false, 4).await?;
         w.type_text(MARIO).await?;
         w.tab_to("textbox", "Password", false, 1).await?;

@@ -78,6 +78,7 @@ pub struct World {
 impl World {
     /// Starts everything for the test `name`; `None` (after printing why)
     /// when the browser or the bundle is absent and not required.
+    #[allow(dead_code)] // `run` goes through `start_with`; kept for direct use
     pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
         Self::start_with(name, |_| {}).await
     }
