@@ -50,14 +50,11 @@ pub fn support_request(client_id: &str, scopes: ScopeSet, lang: Lang) -> String 
         .map(|s| {
             let d = s.description().get(lang);
             let d = d.strip_suffix('.').unwrap_or(d);
-            let mut chars = d.chars();
-            let first: String = chars
-                .next()
-                .into_iter()
-                .flat_map(char::to_lowercase)
-                .collect();
+            // The descriptions start with an ASCII capital (checked by a
+            // test); Unicode's case tables would cost kilobytes of bundle.
+            let (first, rest) = d.split_at(d.chars().next().map_or(0, char::len_utf8));
             let to = if lang == Lang::It { "per" } else { "to" };
-            format!("{to} {first}{}", chars.as_str())
+            format!("{to} {}{rest}", first.to_ascii_lowercase())
         })
         .collect();
     let reason = join_list(&uses, lang);
@@ -228,7 +225,7 @@ fn DisabledSection(state: FeatureState) -> impl IntoView {
         <section class="section-disabled" aria-labelledby=labelled aria-describedby=described>
             <h3 id=title>
                 {t(f.title)}" "
-                <span class="badge" class:admin=admin class:grant=!admin>
+                <span class=if admin { "badge admin" } else { "badge grant" }>
                     {format!("{}: {}", tr!("non disponibile", "unavailable"), who_can_enable(state.reason))}
                 </span>
             </h3>
@@ -302,24 +299,21 @@ pub fn GrantAnnouncer() -> impl IntoView {
             .filter(|f| f.enabled && !was_on.contains(&f.id.as_str()))
             .map(|f| t(feature(f.id).title).to_owned())
             .collect();
-        let text = match now_on.len() {
-            0 => tr!(
-                "Nessun nuovo accesso concesso: le sezioni restano come prima.",
-                "No new access was granted: the sections stay as they were."
+        let text = if now_on.is_empty() {
+            tr!(
+                "Nessun nuovo accesso concesso.",
+                "No new access was granted."
             )
-            .to_owned(),
-            n => format!(
+            .to_owned()
+        } else {
+            format!(
                 "{} {}.",
-                if n == 1 {
-                    tr!("Accesso concesso. Ora è attiva:", "Access granted. Now on:")
-                } else {
-                    tr!(
-                        "Accesso concesso. Ora sono attive:",
-                        "Access granted. Now on:"
-                    )
-                },
+                tr!(
+                    "Accesso concesso: ora puoi usare",
+                    "Access granted: you can now use"
+                ),
                 join_list(&now_on, lang())
-            ),
+            )
         };
         // After the page has rendered: the heading first, then the news
         // into a region that already exists (so it is announced).
@@ -332,10 +326,12 @@ pub fn GrantAnnouncer() -> impl IntoView {
         );
         true
     });
+    // Always in the page, empty until there is news (`.live:empty` takes
+    // no room), so the change is announced.
     view! {
-        <div role="status" aria-live="polite" data-test="grant-announcement">
-            {move || said.with(|t| (!t.is_empty()).then(|| view! { <p class="banner notice">{t.clone()}</p> }))}
-        </div>
+        <p role="status" aria-live="polite" class="live" data-test="grant-announcement">
+            {move || said.get()}
+        </p>
     }
 }
 
@@ -478,6 +474,16 @@ mod tests {
         assert!(text.contains("client_id: my-app"));
         assert!(text.contains("Scopes to add: giponext.invoices"));
         assert!(text.contains("Reason: "));
+    }
+
+    #[test]
+    fn scope_descriptions_start_with_an_ascii_capital() {
+        for scope in Scope::ALL {
+            for lang in [Lang::It, Lang::En] {
+                let d = scope.description().get(lang);
+                assert!(d.starts_with(|c: char| c.is_ascii_uppercase()), "{d}");
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod consent;
 /// Consent state helpers for the access page.
 pub mod consent_helpers {
-    pub use super::consent::{reason_label, scope_reason, unavailable_text, who_can_enable};
+    pub use super::consent::{reason_label, scope_reason, who_can_enable};
 }
 mod nav;
 mod pager;

@@ -129,7 +129,7 @@ pub fn Nav() -> impl IntoView {
                         {move || off().map(|f| {
                             let admin = f.reason == giponext_shared::session::FeatureReason::NotRegistered;
                             view! {
-                                <span class="nav-state" class:admin=admin aria-hidden="true">{who_can_enable(f.reason)}</span>
+                                <span class=if admin { "nav-state admin" } else { "nav-state" } aria-hidden="true">{who_can_enable(f.reason)}</span>
                                 <span class="sr-only">{format!(" ({})", unavailable_text(&f))}</span>
                             }
                         })}

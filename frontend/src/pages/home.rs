@@ -6,7 +6,7 @@ use giponext_shared::session::FeatureReason;
 use leptos::prelude::*;
 
 use crate::api::{ApiResource, tenant_path};
-use crate::components::consent_helpers::{unavailable_text, who_can_enable};
+use crate::components::consent_helpers::who_can_enable;
 use crate::components::{Empty, FailureView, FeatureGate, Loading};
 use crate::i18n::t;
 use crate::session::use_session;
@@ -38,14 +38,7 @@ pub fn Home() -> impl IntoView {
                         FeatureReason::NotRegistered => "badge admin",
                         _ => "badge grant",
                     };
-                    let why = (!f.enabled).then(|| {
-                        view! { <span class="sr-only">{format!(" ({})", unavailable_text(&f))}</span> }
-                    });
-                    view! {
-                        <li data-feature=entry.name>
-                            <span class=class aria-hidden=(!f.enabled).then_some("true")>{who_can_enable(f.reason)}</span>" "{t(entry.title)}{why}
-                        </li>
-                    }
+                    view! { <li><span class=class>{who_can_enable(f.reason)}</span>" "{t(entry.title)}</li> }
                 })
                 .collect_view()
         })

@@ -212,7 +212,7 @@ async fn consent_journey_through_the_accessibility_tree() {
         let said = w
             .wait_text("[data-test=grant-announcement]", "Accesso concesso")
             .await?;
-        assert_eq!(said, "Accesso concesso. Ora è attiva: Fatture.");
+        assert_eq!(said, "Accesso concesso: ora puoi usare Fatture.");
         let tree = w.ax().await?;
         assert!(
             tree.0
@@ -225,7 +225,8 @@ async fn consent_journey_through_the_accessibility_tree() {
         w.assert_nothing_needed_is_disabled(&Needs {
             page: "the invoices, granted",
             controls: SHELL,
-            may_be_disabled: &[],
+            // The list's first page: there is nothing before it.
+            may_be_disabled: &[("button", "Precedenti")],
         })
         .await?;
         w.assert_accessible("the invoices, granted").await?;
@@ -340,7 +341,7 @@ async fn consent_journey_by_keyboard_alone() {
         let said = w
             .wait_text("[data-test=grant-announcement]", "Access granted")
             .await?;
-        assert_eq!(said, "Access granted. Now on: Invoices.");
+        assert_eq!(said, "Access granted: you can now use Invoices.");
         w.find("[data-test=invoice-list] tbody tr").await?;
         // From the heading, Tab goes on into the invoice list.
         let next = w.tab_to("button", "", false, 1).await?;
