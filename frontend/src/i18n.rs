@@ -76,14 +76,37 @@ macro_rules! tr {
     };
 }
 
-/// Joins scope labels as a sentence: "A, B e C" / "A, B and C".
-pub fn join_labels(labels: &[&str]) -> String {
-    let and = pick(" e ", " and ");
-    match labels {
+/// Joins phrases as a sentence: "A, B e C" / "A, B and C" ("ed" before a
+/// vowel e, as Italian writes it).
+pub fn join_list(items: &[String], lang: Lang) -> String {
+    match items {
         [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{}{and}{last}", init.join(", ")),
+        [one] => one.clone(),
+        [init @ .., last] => {
+            let and = match lang {
+                Lang::It if last.starts_with(['e', 'E', 'è', 'È']) => " ed ",
+                Lang::It => " e ",
+                Lang::En => " and ",
+            };
+            format!("{}{and}{last}", init.join(", "))
+        }
     }
+}
+
+/// Scope labels after "access": "a Fatturazione", "ad Agenda", "a
+/// Prestazioni e listini e a Fatturazione" / "to Invoicing", "to Treatments
+/// and price lists and to Invoicing". The preposition is repeated so a
+/// label that holds "e"/"and" itself reads as one name.
+pub fn access_to(labels: &[&str], lang: Lang) -> String {
+    let items: Vec<String> = labels
+        .iter()
+        .map(|l| match lang {
+            Lang::It if l.starts_with(['a', 'A']) => format!("ad {l}"),
+            Lang::It => format!("a {l}"),
+            Lang::En => format!("to {l}"),
+        })
+        .collect();
+    join_list(&items, lang)
 }
 
 /// What is wrong with a field of a 422 answer, in the current language: in
@@ -205,6 +228,26 @@ mod tests {
         assert_eq!(from_local_input("2026-13-28T09:30"), None);
         assert_eq!(date(t.date()), "28/11/2026");
         assert_eq!(date_time(t), "28/11/2026 09:30");
+    }
+
+    #[test]
+    fn lists_of_scopes_read_as_sentences() {
+        let two = ["Prestazioni e listini", "Fatturazione"];
+        assert_eq!(
+            access_to(&two, Lang::It),
+            "a Prestazioni e listini e a Fatturazione"
+        );
+        assert_eq!(access_to(&["Agenda"], Lang::It), "ad Agenda");
+        assert_eq!(
+            access_to(&["Treatments and price lists", "Invoicing"], Lang::En),
+            "to Treatments and price lists and to Invoicing"
+        );
+        let three = ["Pazienti", "Agenda", "Episodi clinici"].map(String::from);
+        assert_eq!(
+            join_list(&three, Lang::It),
+            "Pazienti, Agenda ed Episodi clinici"
+        );
+        assert_eq!(join_list(&three[..1], Lang::En), "Pazienti");
     }
 
     #[test]

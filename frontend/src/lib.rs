@@ -116,6 +116,7 @@ fn SignedIn() -> impl IntoView {
             <Nav/>
             <main id="main" tabindex="-1">
                 <PartialConsentBanner/>
+                <components::GrantAnnouncer/>
                 {move || route(location.pathname.get())}
             </main>
         </div>

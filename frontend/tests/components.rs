@@ -166,10 +166,14 @@ fn a_missing_scope_disables_the_section_with_its_prompt() {
         query(&root, "#patients").is_some(),
         "granted content is rendered"
     );
-    let section = query(&root, "section.section-disabled").expect("a disabled section");
+    let section = query(&root, "section.section-disabled").expect("a section that is off");
+    // Described, not aria-disabled: that would disable the grant button.
+    assert_eq!(section.get_attribute("aria-disabled"), None);
+    let title = section.get_attribute("aria-labelledby").unwrap();
+    let heading = query(&root, &format!("#{title}")).expect("the section's heading");
     assert_eq!(
-        section.get_attribute("aria-disabled").as_deref(),
-        Some("true")
+        heading.text_content().unwrap(),
+        "Invoices unavailable: you can grant it"
     );
     let described = section.get_attribute("aria-describedby").unwrap();
     assert!(
@@ -266,7 +270,10 @@ async fn partial_consent_notice_is_shown_once_and_dismissed() {
     });
     let banner = query(&root, "[data-test='partial-consent']").expect("the notice");
     let text = banner.text_content().unwrap();
-    assert!(text.contains("Medical reports and Invoicing"), "{text}");
+    assert!(
+        text.contains("not to grant access to Medical reports and to Invoicing."),
+        "{text}"
+    );
     let button: web_sys::HtmlElement = query(&root, "[data-test='partial-consent'] button")
         .unwrap()
         .unchecked_into();
@@ -299,18 +306,17 @@ async fn navigation_keeps_every_section_and_marks_the_disabled_ones() {
     let links = all(&root, "nav a");
     assert_eq!(links.len(), 8, "every section stays in the navigation");
     let invoices = query(&root, "nav a[data-section='/invoices']").unwrap();
-    assert_eq!(
-        invoices.get_attribute("aria-disabled").as_deref(),
-        Some("true")
-    );
+    // Unavailable, in words, but still a working link: not aria-disabled.
+    assert_eq!(invoices.get_attribute("aria-disabled"), None);
     assert!(
         invoices
             .text_content()
             .unwrap()
-            .contains("off: needs access to Invoicing")
+            .contains("(unavailable: needs access to Invoicing; you can grant it)")
     );
     let patients = query(&root, "nav a[data-section='/patients']").unwrap();
     assert_eq!(patients.get_attribute("aria-disabled"), None);
+    assert_eq!(patients.text_content().unwrap(), "Patients");
 }
 
 #[wasm_bindgen_test]

@@ -5,6 +5,10 @@
 
 #![allow(missing_docs)]
 
+#[path = "browser/a11y.rs"]
+mod a11y;
+#[path = "browser/ax.rs"]
+mod ax;
 #[path = "browser/drafts.rs"]
 mod drafts;
 #[path = "browser/expiry.rs"]
@@ -76,15 +80,20 @@ async fn partial_consent_then_invoicing_granted_in_context() {
             .wait_text("[data-test=partial-consent]", "Fatturazione")
             .await?;
         assert!(notice.contains("Referti"), "{notice}");
-        // Both sections stay in the navigation, disabled, with the reason.
-        w.find("nav a[data-section='/invoices'][aria-disabled=true]")
-            .await?;
-        w.find("nav a[data-section='/reports'][aria-disabled=true]")
-            .await?;
-        assert!(
-            !w.has("nav a[data-section='/patients'][aria-disabled]")
-                .await?
-        );
+        // Both sections stay in the navigation, marked unavailable with the
+        // reason (never aria-disabled: they are the way to the grant).
+        w.wait_text(
+            "nav a.off[data-section='/invoices']",
+            "non disponibile: serve l'accesso a Fatturazione; puoi concederlo",
+        )
+        .await?;
+        w.wait_text(
+            "nav a.off[data-section='/reports']",
+            "non disponibile: serve l'accesso a Referti; puoi concederlo",
+        )
+        .await?;
+        assert!(!w.has("nav a.off[data-section='/patients']").await?);
+        assert!(!w.has("nav a[aria-disabled]").await?);
         w.click("nav a[data-section='/reports']").await?;
         w.wait_text(
             ".section-disabled",
@@ -120,12 +129,8 @@ async fn partial_consent_then_invoicing_granted_in_context() {
         w.wait_path(|p| p == "/invoices", "/invoices").await?;
         let list = w.find("[data-test=invoice-list] tbody tr").await?;
         assert!(!list.text().await?.is_empty());
-        assert!(
-            !w.has("nav a[data-section='/invoices'][aria-disabled]")
-                .await?
-        );
-        w.find("nav a[data-section='/reports'][aria-disabled=true]")
-            .await?;
+        assert!(!w.has("nav a.off[data-section='/invoices']").await?);
+        w.find("nav a.off[data-section='/reports']").await?;
         let session = w.session_json().await?;
         let granted = session["scopes"]["granted"].to_string();
         assert!(granted.contains("giponext.invoices"), "{granted}");
@@ -271,7 +276,7 @@ async fn agenda_asked_in_context_then_shown_as_a_week() {
         w.click("nav a[data-section='/agenda']").await?;
         w.wait_text(
             ".section-disabled",
-            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso a Agenda.",
+            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso ad Agenda.",
         )
         .await?;
         w.click(".section-disabled a[data-grant='giponext.agenda']")

@@ -1,6 +1,11 @@
 //! In-context consent: the prompt that asks for a missing scope where it is
 //! needed, the support request for a scope outside the registration, the
-//! gate that turns a section into its prompt, and the partial-consent notice.
+//! gate that turns a section into its prompt, the partial-consent notice,
+//! and the announcement of what a grant turned on.
+//!
+//! A section that is off is *described*, never `aria-disabled`: that state
+//! inherits, so it would also disable the grant button inside, the one
+//! control the user needs (issue 15).
 
 use giponext_shared::features::{Feature, feature};
 use giponext_shared::operations::Access;
@@ -9,8 +14,8 @@ use giponext_shared::{FeatureId, Lang, Scope, ScopeSet};
 use leptos::prelude::*;
 
 use crate::api::login_url;
-use crate::i18n::{join_labels, lang, t};
-use crate::session::{current_path, use_session};
+use crate::i18n::{access_to, join_list, lang, t};
+use crate::session::{SessionCtx, current_path, use_session};
 use crate::tr;
 
 /// "To show invoices, GipoNext Connect needs access to Invoicing." A feature
@@ -19,47 +24,76 @@ pub fn prompt_text(feature: &Feature, missing: ScopeSet, lang: Lang) -> String {
     let labels: Vec<&str> = missing.iter().map(|s| s.label().get(lang)).collect();
     let writes = feature.operations().any(|op| op.access == Access::Write);
     let purpose = feature.purpose.get(lang);
-    let scopes = match lang {
-        Lang::It => join_labels_in(&labels, " e "),
-        Lang::En => join_labels_in(&labels, " and "),
-    };
+    let scopes = access_to(&labels, lang);
     match (lang, writes) {
         (Lang::It, false) => {
-            format!("Per mostrare {purpose}, GipoNext Connect ha bisogno dell'accesso a {scopes}.")
+            format!("Per mostrare {purpose}, GipoNext Connect ha bisogno dell'accesso {scopes}.")
         }
         (Lang::It, true) => {
-            format!("Per {purpose}, GipoNext Connect ha bisogno dell'accesso a {scopes}.")
+            format!("Per {purpose}, GipoNext Connect ha bisogno dell'accesso {scopes}.")
         }
         (Lang::En, false) => {
-            format!("To show {purpose}, GipoNext Connect needs access to {scopes}.")
+            format!("To show {purpose}, GipoNext Connect needs access {scopes}.")
         }
-        (Lang::En, true) => format!("To {purpose}, GipoNext Connect needs access to {scopes}."),
-    }
-}
-
-fn join_labels_in(labels: &[&str], and: &str) -> String {
-    match labels {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{}{and}{last}", init.join(", ")),
+        (Lang::En, true) => format!("To {purpose}, GipoNext Connect needs access {scopes}."),
     }
 }
 
 /// The text an administrator sends to GipoNext support to add a scope to
-/// the registration (scopes are not self-service on the platform).
+/// the registration (scopes are not self-service on the platform). The
+/// reason is one sentence: each scope's description, lowercased after its
+/// preposition and without its full stop.
 pub fn support_request(client_id: &str, scopes: ScopeSet, lang: Lang) -> String {
     let names = scopes.to_wire();
-    let uses: Vec<&str> = scopes.iter().map(|s| s.description().get(lang)).collect();
+    let uses: Vec<String> = scopes
+        .iter()
+        .map(|s| {
+            let d = s.description().get(lang);
+            let d = d.strip_suffix('.').unwrap_or(d);
+            // The descriptions start with an ASCII capital (checked by a
+            // test); Unicode's case tables would cost kilobytes of bundle.
+            let (first, rest) = d.split_at(d.chars().next().map_or(0, char::len_utf8));
+            let to = if lang == Lang::It { "per" } else { "to" };
+            format!("{to} {}{rest}", first.to_ascii_lowercase())
+        })
+        .collect();
+    let reason = join_list(&uses, lang);
+    let one = uses.len() == 1;
     match lang {
         Lang::It => format!(
-            "Oggetto: richiesta di aggiunta scope\nclient_id: {client_id}\nScope da aggiungere: {names}\nMotivo: GipoNext Connect ne ha bisogno per {}",
-            uses.join(" ")
+            "Oggetto: richiesta di aggiunta di scope alla registrazione\nclient_id: {client_id}\nScope da aggiungere: {names}\nMotivo: GipoNext Connect ne ha bisogno {reason}."
         ),
         Lang::En => format!(
-            "Subject: request to add scopes\nclient_id: {client_id}\nScopes to add: {names}\nReason: GipoNext Connect needs them to {}",
-            uses.join(" ")
+            "Subject: request to add {} to the registration\nclient_id: {client_id}\nScopes to add: {names}\nReason: GipoNext Connect needs {} {reason}.",
+            if one { "a scope" } else { "scopes" },
+            if one { "it" } else { "them" },
         ),
     }
+}
+
+/// Whether the user can turn a feature on themself: "puoi concederlo", or
+/// only an administrator through GipoNext support.
+pub fn who_can_enable(reason: FeatureReason) -> &'static str {
+    match reason {
+        FeatureReason::Granted => tr!("attiva", "on"),
+        FeatureReason::NotRegistered => tr!("serve l'amministratore", "needs an administrator"),
+        _ => tr!("puoi concederlo", "you can grant it"),
+    }
+}
+
+/// "non disponibile: serve l'accesso a Fatturazione; puoi concederlo", for
+/// a feature that is off.
+pub fn unavailable_text(state: &FeatureState) -> String {
+    let labels: Vec<&str> = state.missing.iter().map(|s| t(s.label())).collect();
+    format!(
+        "{} {}; {}",
+        tr!(
+            "non disponibile: serve l'accesso",
+            "unavailable: needs access"
+        ),
+        access_to(&labels, lang()),
+        who_can_enable(state.reason)
+    )
 }
 
 /// Asks for the scopes a feature misses, with a button that goes to
@@ -73,6 +107,9 @@ pub fn GrantPrompt(
     /// Why they are missing.
     #[prop(default = FeatureReason::NotRequested)]
     reason: FeatureReason,
+    /// The id of the prompt's sentence (the grant button's description).
+    #[prop(optional, into)]
+    text_id: Option<String>,
 ) -> impl IntoView {
     let session = use_session();
     let registered = session
@@ -87,9 +124,11 @@ pub fn GrantPrompt(
     let text = prompt_text(f, missing, lang());
     let href = login_url(&askable.iter().collect::<Vec<Scope>>(), &current_path());
     let declined = reason == FeatureReason::Declined;
+    let text_id = text_id.unwrap_or_else(|| format!("prompt-{}", f.name));
+    let described = text_id.clone();
     view! {
         <div class="prompt" role="region" aria-label=tr!("Accesso necessario", "Access needed")>
-            <p class="prompt-text">{text}</p>
+            <p class="prompt-text" id=text_id>{text}</p>
             <p class="muted">{t(f.explanation)}</p>
             {declined.then(|| view! {
                 <p class="muted">{tr!(
@@ -98,7 +137,8 @@ pub fn GrantPrompt(
                 )}</p>
             })}
             {(!askable.is_empty()).then(|| view! {
-                <a class="button primary" rel="external" href=href data-grant=askable.to_wire()>
+                <a class="button primary" rel="external" href=href data-grant=askable.to_wire()
+                    aria-describedby=described on:click=move |_| note_leaving(session)>
                     {tr!("Concedi accesso", "Grant access")}
                 </a>
             })}
@@ -134,8 +174,8 @@ pub fn SupportPanel(
     view! {
         <div class="support" role="note">
             <p>
-                {tr!("Questa applicazione non è registrata per: ", "This application is not registered for: ")}
-                <strong>{join_labels(&labels)}</strong>
+                {tr!("Questa applicazione non è registrata per l'accesso ", "This application is not registered for access ")}
+                <strong>{access_to(&labels, lang())}</strong>
                 {tr!(
                     ". Gli scope sono fissati alla registrazione: un amministratore deve chiederne l'aggiunta al supporto GipoNext.",
                     ". Scopes are fixed at registration: an administrator must ask GipoNext support to add them."
@@ -150,8 +190,8 @@ pub fn SupportPanel(
     }
 }
 
-/// Shows `children` when the feature is usable; otherwise a visibly disabled
-/// section with the reason and the prompt.
+/// Shows `children` when the feature is usable; otherwise a section that
+/// says it is off, why, who can turn it on, and the prompt.
 #[component]
 pub fn FeatureGate(
     /// The feature the content needs.
@@ -175,18 +215,123 @@ pub fn FeatureGate(
 #[component]
 fn DisabledSection(state: FeatureState) -> impl IntoView {
     let f = feature(state.id);
-    let desc = format!("disabled-{}", f.name);
-    let described_by = desc.clone();
+    let title = format!("off-{}", f.name);
+    let why = format!("{title}-why");
+    let admin = state.reason == FeatureReason::NotRegistered;
+    let (labelled, described) = (title.clone(), why.clone());
+    // Named by its heading (which carries the state), described by the
+    // prompt's sentence; nothing in it is disabled.
     view! {
-        <section class="section-disabled" aria-disabled="true" aria-describedby=described_by>
-            <h3>
-                {t(f.title)}
-                <span class="badge off">{tr!("non disponibile", "unavailable")}</span>
+        <section class="section-disabled" aria-labelledby=labelled aria-describedby=described>
+            <h3 id=title>
+                {t(f.title)}" "
+                <span class=if admin { "badge admin" } else { "badge grant" }>
+                    {format!("{}: {}", tr!("non disponibile", "unavailable"), who_can_enable(state.reason))}
+                </span>
             </h3>
-            <div id=desc>
-                <GrantPrompt feature=state.id missing=state.missing reason=state.reason/>
-            </div>
+            <GrantPrompt feature=state.id missing=state.missing reason=state.reason text_id=why/>
         </section>
+    }
+}
+
+const GRANTING_KEY: &str = "gx.granting";
+
+/// As the user leaves for the consent screen: the page and the features on
+/// now, so the page can say what the grant turned on when they are back.
+fn note_leaving(session: SessionCtx) {
+    let on = session.state.with_untracked(|s| match s {
+        crate::session::SessionState::Ready(i) => i
+            .features
+            .iter()
+            .filter(|f| f.enabled)
+            .map(|f| f.id.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    });
+    if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = s.set_item(GRANTING_KEY, &format!("{}\n{on}", current_path()));
+    }
+}
+
+/// Moves focus to the page's heading (made focusable by script only).
+pub fn focus_heading() {
+    use wasm_bindgen::JsCast;
+    if let Some(h) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("main h1").ok().flatten())
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = h.set_attribute("tabindex", "-1");
+        let _ = h.focus();
+    }
+}
+
+/// Back from a consent screen on the page it was asked from: focus on the
+/// page's heading and, in a polite live region, what is now on (or that
+/// nothing changed).
+#[component]
+pub fn GrantAnnouncer() -> impl IntoView {
+    let session = use_session();
+    let said = RwSignal::new(String::new());
+    Effect::new(move |done: Option<bool>| {
+        if done == Some(true) {
+            return true;
+        }
+        let Some(info) = session.info() else {
+            return false;
+        };
+        let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) else {
+            return true;
+        };
+        let Some(noted) = s.get_item(GRANTING_KEY).ok().flatten() else {
+            return true;
+        };
+        let _ = s.remove_item(GRANTING_KEY);
+        let (path, before) = noted.split_once('\n').unwrap_or((&noted, ""));
+        if path != current_path() {
+            return true;
+        }
+        let was_on: Vec<&str> = before.split(',').collect();
+        let now_on: Vec<String> = info
+            .features
+            .iter()
+            .filter(|f| f.enabled && !was_on.contains(&f.id.as_str()))
+            .map(|f| t(feature(f.id).title).to_owned())
+            .collect();
+        let text = if now_on.is_empty() {
+            tr!(
+                "Nessun nuovo accesso concesso.",
+                "No new access was granted."
+            )
+            .to_owned()
+        } else {
+            format!(
+                "{} {}.",
+                tr!(
+                    "Accesso concesso: ora puoi usare",
+                    "Access granted: you can now use"
+                ),
+                join_list(&now_on, lang())
+            )
+        };
+        // After the page has rendered: the heading first, then the news
+        // into a region that already exists (so it is announced).
+        set_timeout(
+            move || {
+                focus_heading();
+                said.set(text);
+            },
+            std::time::Duration::from_millis(200),
+        );
+        true
+    });
+    // Always in the page, empty until there is news (`.live:empty` takes
+    // no room), so the change is announced.
+    view! {
+        <p role="status" aria-live="polite" class="live" data-test="grant-announcement">
+            {move || said.get()}
+        </p>
     }
 }
 
@@ -220,24 +365,28 @@ pub fn PartialConsentBanner() -> impl IntoView {
             return None;
         }
         let labels: Vec<&str> = list.iter().map(|d| t(d.scope.label())).collect();
-        let dismiss = move |_| {
+        // The button (or Escape inside the notice) removes it: focus goes
+        // to the page's heading rather than to nowhere.
+        let dismiss = Callback::new(move |()| {
             if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
                 let _ = s.set_item(DISMISS_KEY, &latest);
             }
             dismissed.set(Some(latest.clone()));
-        };
+            focus_heading();
+        });
         Some(view! {
-            <div class="banner info" role="status" data-test="partial-consent">
+            <div class="banner info" role="status" data-test="partial-consent"
+                on:keydown=move |ev| if ev.key() == "Escape" { dismiss.run(()) }>
                 <p>
-                    {tr!("Hai scelto di non concedere l'accesso a: ", "You chose not to grant access to: ")}
-                    <strong>{join_labels(&labels)}</strong>
+                    {tr!("Hai scelto di non concedere l'accesso ", "You chose not to grant access ")}
+                    <strong>{access_to(&labels, lang())}</strong>
                     {tr!(
-                        ". Le sezioni che ne hanno bisogno restano visibili ma disattivate; puoi attivarle quando servono, dalla sezione stessa o dalla pagina ",
-                        ". The sections that need it stay visible but switched off; you can turn them on when you need them, from the section itself or from the "
+                        ". Le sezioni che ne hanno bisogno restano visibili, non disponibili finché non lo concedi: puoi farlo quando serve, dalla sezione stessa o dalla pagina ",
+                        ". The sections that need it stay visible, unavailable until you grant it: you can do so when you need them, from the section itself or from the "
                     )}
                     <a href="/access">{tr!("Accessi", "Access page")}</a>"."
                 </p>
-                <button type="button" class="button small" on:click=dismiss>
+                <button type="button" class="button small" on:click=move |_| dismiss.run(())>
                     {tr!("Ho capito", "Dismiss")}
                 </button>
             </div>
@@ -302,7 +451,20 @@ mod tests {
                 ScopeSet::of(&[Scope::Treatments, Scope::Invoices]),
                 Lang::En
             ),
-            "To issue invoices, GipoNext Connect needs access to Treatments and price lists and Invoicing."
+            "To issue invoices, GipoNext Connect needs access to Treatments and price lists and to Invoicing."
+        );
+        assert_eq!(
+            prompt_text(
+                issue,
+                ScopeSet::of(&[Scope::Treatments, Scope::Invoices]),
+                Lang::It
+            ),
+            "Per emettere fatture, GipoNext Connect ha bisogno dell'accesso a Prestazioni e listini e a Fatturazione."
+        );
+        let agenda = feature(FeatureId::ViewAgenda);
+        assert_eq!(
+            prompt_text(agenda, ScopeSet::of(&[Scope::Agenda]), Lang::It),
+            "Per mostrare l'agenda, GipoNext Connect ha bisogno dell'accesso ad Agenda."
         );
     }
 
@@ -312,5 +474,44 @@ mod tests {
         assert!(text.contains("client_id: my-app"));
         assert!(text.contains("Scopes to add: giponext.invoices"));
         assert!(text.contains("Reason: "));
+    }
+
+    #[test]
+    fn scope_descriptions_start_with_an_ascii_capital() {
+        for scope in Scope::ALL {
+            for lang in [Lang::It, Lang::En] {
+                let d = scope.description().get(lang);
+                assert!(d.starts_with(|c: char| c.is_ascii_uppercase()), "{d}");
+            }
+        }
+    }
+
+    #[test]
+    fn support_request_reads_as_sentences() {
+        let both = ScopeSet::of(&[Scope::Treatments, Scope::Invoices]);
+        let it = support_request("app", both, Lang::It);
+        assert!(
+            it.ends_with(
+                "Motivo: GipoNext Connect ne ha bisogno per leggere il catalogo delle prestazioni e i listini prezzi e per leggere ed emettere documenti di vendita (fatture)."
+            ),
+            "{it}"
+        );
+        assert!(it.starts_with("Oggetto: richiesta di aggiunta di scope alla registrazione\n"));
+        let en = support_request("app", both, Lang::En);
+        assert!(
+            en.ends_with(
+                "Reason: GipoNext Connect needs them to read the treatment catalogue and price lists and to read and issue sales documents (invoices)."
+            ),
+            "{en}"
+        );
+        let one = support_request("app", ScopeSet::of(&[Scope::Invoices]), Lang::En);
+        assert!(
+            one.starts_with("Subject: request to add a scope to the registration\n"),
+            "{one}"
+        );
+        assert!(
+            one.ends_with("needs it to read and issue sales documents (invoices)."),
+            "{one}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 mod consent;
 /// Consent state helpers for the access page.
 pub mod consent_helpers {
-    pub use super::consent::{reason_label, scope_reason};
+    pub use super::consent::{reason_label, scope_reason, who_can_enable};
 }
 mod nav;
 mod pager;
@@ -12,7 +12,8 @@ mod sessions;
 mod status;
 
 pub use consent::{
-    FeatureGate, GrantPrompt, PartialConsentBanner, SupportPanel, prompt_text, support_request,
+    FeatureGate, GrantAnnouncer, GrantPrompt, PartialConsentBanner, SupportPanel, prompt_text,
+    support_request,
 };
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;

@@ -1,6 +1,8 @@
 //! The header and the navigation. Every section stays in the navigation;
-//! one whose scope is missing is marked disabled, with the reason for
-//! screen readers, and still opens (to show its prompt).
+//! one whose scope is missing says so, in its name for screen readers and
+//! with a badge that tells "you can grant it" from "an administrator must
+//! ask", and still opens (to show its prompt). It is never `aria-disabled`:
+//! it is the way to the grant.
 
 use crate::router::use_location;
 use giponext_shared::features::feature;
@@ -9,7 +11,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::i18n::{LangCtx, join_labels, t};
+use crate::components::consent::{unavailable_text, who_can_enable};
+use crate::i18n::{LangCtx, t};
 use crate::session::use_session;
 use crate::tr;
 
@@ -102,7 +105,7 @@ pub fn Nav() -> impl IntoView {
         .map(|s| {
             let s = *s;
             let state = Memo::new(move |_| s.feature.and_then(|f| session.feature(f)));
-            let disabled = move || state.get().is_some_and(|f| !f.enabled);
+            let off = move || state.get().filter(|f| !f.enabled);
             let current = move || {
                 let path = location.pathname.get();
                 let here = if s.path == "/" {
@@ -112,31 +115,23 @@ pub fn Nav() -> impl IntoView {
                 };
                 here.then_some("page")
             };
-            let reason = move || {
-                state.get().filter(|f| !f.enabled).map(|f| {
-                    let labels: Vec<&str> = f.missing.iter().map(|sc| t(sc.label())).collect();
-                    format!(
-                        "{} {}",
-                        tr!("disattivata: serve l'accesso a", "off: needs access to"),
-                        join_labels(&labels)
-                    )
-                })
-            };
             let title = s.feature.map(|f| t(feature(f).explanation));
             view! {
                 <li>
                     <a
                         href=s.path
-                        class:disabled=disabled
+                        class:off=move || off().is_some()
                         aria-current=current
-                        aria-disabled=move || disabled().then_some("true")
                         title=title
                         data-section=s.path
                     >
                         <span class="nav-title">{t(s.title)}</span>
-                        {move || reason().map(|r| view! {
-                            <span class="nav-off" aria-hidden="true">{tr!("off", "off")}</span>
-                            <span class="sr-only">{format!(" ({r})")}</span>
+                        {move || off().map(|f| {
+                            let admin = f.reason == giponext_shared::session::FeatureReason::NotRegistered;
+                            view! {
+                                <span class=if admin { "nav-state admin" } else { "nav-state" } aria-hidden="true">{who_can_enable(f.reason)}</span>
+                                <span class="sr-only">{format!(" ({})", unavailable_text(&f))}</span>
+                            }
                         })}
                     </a>
                 </li>

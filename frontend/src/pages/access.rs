@@ -44,8 +44,8 @@ pub fn Access() -> impl IntoView {
                     };
                     let class = match reason {
                         FeatureReason::Granted => "badge on",
-                        FeatureReason::NotRegistered => "badge muted",
-                        _ => "badge off",
+                        FeatureReason::NotRegistered => "badge admin",
+                        _ => "badge grant",
                     };
                     view! {
                         <tr data-scope=scope.as_str()>

@@ -2,9 +2,11 @@
 
 use giponext_shared::FeatureId;
 use giponext_shared::api::{Appointment, Page};
+use giponext_shared::session::FeatureReason;
 use leptos::prelude::*;
 
 use crate::api::{ApiResource, tenant_path};
+use crate::components::consent_helpers::who_can_enable;
 use crate::components::{Empty, FailureView, FeatureGate, Loading};
 use crate::i18n::t;
 use crate::session::use_session;
@@ -29,12 +31,14 @@ pub fn Home() -> impl IntoView {
                 .into_iter()
                 .map(|f| {
                     let entry = giponext_shared::features::feature(f.id);
-                    let state = if f.enabled {
-                        view! { <span class="badge on">{tr!("attiva", "on")}</span> }
-                    } else {
-                        view! { <span class="badge off">{tr!("disattivata", "off")}</span> }
+                    // The state in words, not only in colour: on, you can
+                    // grant it, or an administrator must ask GipoNext.
+                    let class = match f.reason {
+                        _ if f.enabled => "badge on",
+                        FeatureReason::NotRegistered => "badge admin",
+                        _ => "badge grant",
                     };
-                    view! { <li>{state}" "{t(entry.title)}</li> }
+                    view! { <li><span class=class>{who_can_enable(f.reason)}</span>" "{t(entry.title)}</li> }
                 })
                 .collect_view()
         })

@@ -28,7 +28,10 @@ pub const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;mar
 h1{font-size:1.4rem}label{display:block;margin:.5rem 0}.scope{border:1px solid #ddd;border-radius:4px;padding:.5rem .75rem;margin:.5rem 0;list-style:none}
 .scope p{margin:.25rem 0 0 1.6rem;color:#555}.granted{color:#1a6b2c;font-size:.85rem;margin-left:.5rem}
 .error{color:#a11;font-weight:600}code{background:#f3f3f3;padding:0 .25rem}button{margin-right:.5rem;padding:.4rem 1rem}
-ul{padding:0}";
+ul{padding:0}input[type=checkbox]{width:1.5rem;height:1.5rem;margin:0 .4rem 0 0;vertical-align:middle}
+input[type=text],input[type=password]{display:block;min-height:2rem;margin-top:.25rem}button{min-height:2.25rem}
+fieldset{border:0;padding:0;margin:0}legend{font-weight:600;padding:0}
+:focus-visible{outline:3px solid #1a4d8f;outline-offset:2px}";
 
 /// Wraps `body` in the common page and answers with `status`.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -126,7 +129,9 @@ pub struct ConsentView<'a> {
 }
 
 /// The per-scope consent form: every requested scope with its own
-/// checkbox; `openid` checked and disabled (it cannot be refused).
+/// checkbox, described by what it allows; `openid` checked and disabled (it
+/// cannot be refused). The scopes are one group (`fieldset`) with its
+/// legend, so a screen reader announces what the checkboxes are about.
 pub fn consent_page(v: &ConsentView<'_>) -> Response {
     let mut items = String::new();
     let requested = v.requested.union(ScopeSet::of(&[Scope::OpenId]));
@@ -140,17 +145,22 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
         };
         let input = if scope.is_refusable() {
             format!(
-                "<input type=\"checkbox\" name=\"scope\" value=\"{}\" checked>",
+                "<input type=\"checkbox\" name=\"scope\" value=\"{0}\" checked aria-describedby=\"desc-{0}\">",
                 scope.as_str()
             )
         } else {
             format!(
-                "<input type=\"checkbox\" name=\"scope\" value=\"{}\" checked disabled title=\"Obbligatorio\">",
+                "<input type=\"checkbox\" name=\"scope\" value=\"{0}\" checked disabled aria-describedby=\"desc-{0}\">",
                 scope.as_str()
             )
         };
+        let required = if scope.is_refusable() {
+            ""
+        } else {
+            " (obbligatorio)"
+        };
         items.push_str(&format!(
-            "<li class=\"scope\" data-scope=\"{wire}\"><label>{input} {label} <code>{wire}</code>{before}</label><p>{desc}</p></li>",
+            "<li class=\"scope\" data-scope=\"{wire}\"><label>{input}{label}{required} <code>{wire}</code>{before}</label><p id=\"desc-{wire}\">{desc}</p></li>",
             wire = scope.as_str(),
             label = esc(label.it),
             desc = esc(desc.it),
@@ -176,7 +186,7 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
              <form method=\"post\" action=\"/oauth2/consent\" id=\"consent\">\
              <input type=\"hidden\" name=\"request\" value=\"{request}\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <ul>{items}</ul>\
+             <fieldset><legend>Permessi richiesti</legend><ul>{items}</ul></fieldset>\
              <button type=\"submit\" name=\"decision\" value=\"allow\">Consenti</button>\
              <button type=\"submit\" name=\"decision\" value=\"deny\">Nega</button></form>",
             user = esc(v.user_name),
