@@ -62,6 +62,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/auth/callback", get(callback::callback))
         .route("/auth/logout", post(auth::logout))
         .route("/api/session", get(session_info::session))
+        .route("/api/session/keepalive", post(session_info::keepalive))
+        .route("/api/session/remaining", get(session_info::remaining))
         .route("/api/sessions", get(sessions::list))
         .route(
             "/api/sessions/{id}",

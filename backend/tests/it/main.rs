@@ -26,3 +26,4 @@ mod scaleout_process;
 mod scaleout_sessions;
 mod static_files;
 mod store_lock;
+mod workstation;
