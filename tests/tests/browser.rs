@@ -15,6 +15,8 @@ mod harness;
 mod many_patients;
 #[path = "browser/workflows.rs"]
 mod workflows;
+#[path = "browser/workstation.rs"]
+mod workstation;
 
 use giponext_shared::Scope;
 use giponext_shared::fiscal_code::FiscalCode;
@@ -24,8 +26,17 @@ use harness::World;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run(name: &'static str, steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>) {
+    run_with(name, |_| {}, steps).await
+}
+
+/// Like [`run`], with the backend's configuration changed by `configure`.
+async fn run_with(
+    name: &'static str,
+    configure: impl FnOnce(&mut giponext_bff::Config),
+    steps: impl AsyncFnOnce(&World) -> anyhow::Result<()>,
+) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(world) = World::start(name)
+    let Some(world) = World::start_with(name, configure)
         .await
         .expect("start the product and the browser")
     else {

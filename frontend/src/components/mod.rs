@@ -1,6 +1,7 @@
 //! Small building blocks shared by the pages.
 
 mod consent;
+mod idle;
 /// Consent state helpers for the access page.
 pub mod consent_helpers {
     pub use super::consent::{reason_label, scope_reason};
@@ -14,6 +15,7 @@ mod status;
 pub use consent::{
     FeatureGate, GrantPrompt, PartialConsentBanner, SupportPanel, prompt_text, support_request,
 };
+pub use idle::IdleWarning;
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;
 pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect, display_name};

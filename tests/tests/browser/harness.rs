@@ -79,6 +79,15 @@ impl World {
     /// Starts everything for the test `name`; `None` (after printing why)
     /// when the browser or the bundle is absent and not required.
     pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// Like [`World::start`], with the backend's configuration changed by
+    /// `configure` (e.g. a short idle timeout).
+    pub async fn start_with(
+        name: &'static str,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Option<World>> {
         if let Some(reason) = missing_piece() {
             if std::env::var("GIPONEXT_E2E_REQUIRED").as_deref() == Ok("1") {
                 bail!("browser test {name} cannot run: {reason}");
@@ -88,6 +97,7 @@ impl World {
         }
         let mut config = Config::for_tests();
         config.static_dir = dist();
+        configure(&mut config);
         let bff = giponext_bff::serve(config)
             .await
             .context("starting the backend")?;
@@ -289,6 +299,43 @@ impl World {
             )
             .await?;
         Ok(v)
+    }
+
+    /// What the tab's `sessionStorage` holds, as one JSON text.
+    pub async fn session_storage(&self) -> anyhow::Result<String> {
+        let v = self
+            .browser
+            .execute(
+                "return JSON.stringify(Object.assign({}, sessionStorage));",
+                vec![],
+            )
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `GET /api/session/remaining` from the page: `{idle_seconds_left,
+    /// absolute_seconds_left}`, or `{status}` when not 200.
+    pub async fn remaining(&self) -> anyhow::Result<serde_json::Value> {
+        let v = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/session/remaining', {credentials: 'same-origin'})\
+                   .then(async r => done(r.status === 200 ? await r.json() : {status: r.status}),\
+                         e => done({error: String(e)}));",
+                vec![],
+            )
+            .await?;
+        Ok(v)
+    }
+
+    /// The person walks away: the backend's session ends (idle timeout) and
+    /// so does the provider's (its cookies go), so the next sign-in at this
+    /// browser asks who is there.
+    pub async fn walk_away(&self) -> anyhow::Result<()> {
+        self.end_session_on_backend().await?;
+        self.browser.delete_all_cookies().await?;
+        Ok(())
     }
 
     /// The backend (its session store, for tests that end a session).
