@@ -155,7 +155,8 @@ fn route(path: String) -> impl IntoView {
     untrack(page)
 }
 
-fn focus_main() {
+/// Moves focus to the page's main region.
+pub(crate) fn focus_main() {
     if let Some(main) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id("main"))

@@ -9,7 +9,9 @@ use reqwest::Method;
 use crate::support::FakeSetup;
 
 fn secs(v: &serde_json::Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| panic!("{field} in {v}"))
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
 #[tokio::test]
@@ -21,18 +23,32 @@ async fn time_left_keepalive_and_draft_key() {
     .await;
     // Signed out: no figures, no key, and both calls are a 401.
     let out = s.client.get("/api/session").await.json();
-    assert!(out["idle_seconds_left"].is_null() && out["draft_key"].is_null(), "{out}");
+    assert!(
+        out["idle_seconds_left"].is_null() && out["draft_key"].is_null(),
+        "{out}"
+    );
     assert_eq!(s.client.get("/api/session/remaining").await.status, 401);
     let alive = s
         .client
-        .send(Method::POST, "/api/session/keepalive", &[("x-csrf", "1")], None)
+        .send(
+            Method::POST,
+            "/api/session/keepalive",
+            &[("x-csrf", "1")],
+            None,
+        )
         .await;
     assert_eq!(alive.status, 401, "{}", alive.body);
 
     s.login("").await;
     let info = s.client.get("/api/session").await.json();
-    assert!((29..=30).contains(&secs(&info, "idle_seconds_left")), "{info}");
-    assert!((3599..=3600).contains(&secs(&info, "absolute_seconds_left")), "{info}");
+    assert!(
+        (29..=30).contains(&secs(&info, "idle_seconds_left")),
+        "{info}"
+    );
+    assert!(
+        (3599..=3600).contains(&secs(&info, "absolute_seconds_left")),
+        "{info}"
+    );
     let key = info["draft_key"]["key"].as_str().unwrap().to_owned();
     let id = info["draft_key"]["id"].as_str().unwrap().to_owned();
     assert_eq!((key.len(), id.len()), (64, 16), "{info}");
@@ -43,7 +59,11 @@ async fn time_left_keepalive_and_draft_key() {
     let left = s.client.get("/api/session/remaining").await;
     assert_eq!(left.status, 200, "{}", left.body);
     assert_eq!(left.header("cache-control"), "no-store");
-    assert!(secs(&left.json(), "idle_seconds_left") <= 28, "{}", left.body);
+    assert!(
+        secs(&left.json(), "idle_seconds_left") <= 28,
+        "{}",
+        left.body
+    );
     let again = s.client.get("/api/session/remaining").await.json();
     assert!(secs(&again, "idle_seconds_left") <= 28, "{again}");
 
@@ -57,7 +77,12 @@ async fn time_left_keepalive_and_draft_key() {
     assert_eq!(refused.json()["type"], "csrf_header_missing");
     let kept = s
         .client
-        .send(Method::POST, "/api/session/keepalive", &[("x-csrf", "1")], None)
+        .send(
+            Method::POST,
+            "/api/session/keepalive",
+            &[("x-csrf", "1")],
+            None,
+        )
         .await;
     assert_eq!(kept.status, 200, "{}", kept.body);
     let kept = kept.json();
@@ -75,7 +100,12 @@ async fn time_left_keepalive_and_draft_key() {
     s.client.logout().await;
     let alive = s
         .client
-        .send(Method::POST, "/api/session/keepalive", &[("x-csrf", "1")], None)
+        .send(
+            Method::POST,
+            "/api/session/keepalive",
+            &[("x-csrf", "1")],
+            None,
+        )
         .await;
     assert_eq!(alive.status, 401, "{}", alive.body);
 }
@@ -92,7 +122,12 @@ async fn the_idle_figure_never_outlasts_the_absolute_lifetime() {
     assert!(secs(&info, "idle_seconds_left") <= 40, "{info}");
     let kept = s
         .client
-        .send(Method::POST, "/api/session/keepalive", &[("x-csrf", "1")], None)
+        .send(
+            Method::POST,
+            "/api/session/keepalive",
+            &[("x-csrf", "1")],
+            None,
+        )
         .await
         .json();
     assert!(secs(&kept, "idle_seconds_left") <= 40, "{kept}");

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 use crate::api;
 use crate::desk;
@@ -89,18 +88,13 @@ pub fn IdleWarning() -> impl IntoView {
     let shown =
         Memo::new(move |_| confirmed.get() && left.get().is_some_and(|(s, _)| s <= WARN_SECS));
     let button = NodeRef::<leptos::html::Button>::new();
-    let before = StoredValue::new_local(None::<web_sys::HtmlElement>);
-    Effect::new(move |_| {
-        if shown.get() {
-            before.set_value(
-                web_sys::window()
-                    .and_then(|w| w.document())
-                    .and_then(|d| d.active_element())
-                    .and_then(|e| e.dyn_into().ok()),
-            );
-        } else if let Some(e) = before.try_update_value(Option::take).flatten() {
-            let _ = e.focus();
+    // Closed after "Resta collegato": focus goes back to the page.
+    Effect::new(move |was: Option<bool>| {
+        let now = shown.get();
+        if was == Some(true) && !now {
+            crate::focus_main();
         }
+        now
     });
     Effect::new(move |_| {
         if let Some(b) = button.get() {

@@ -106,7 +106,6 @@ async fn the_idle_warning_keeps_the_session_or_ends_it_keeping_the_draft() {
         async |w: &World| {
             w.sign_in(MARIO).await?;
             w.open("/patients/new").await?;
-            type_chiara(w).await?;
             let dialog = w.find("[role=alertdialog][data-test=idle-warning]").await?;
             assert_eq!(dialog.attr("aria-modal").await?.as_deref(), Some("true"));
             let countdown = w.wait_text("[data-test=idle-countdown]", "0:").await?;
@@ -137,9 +136,11 @@ async fn the_idle_warning_keeps_the_session_or_ends_it_keeping_the_draft() {
             );
             assert_eq!(w.browser.execute(focused, vec![]).await?, "stay-signed-in");
             w.assert_accessible("the idle warning").await?;
+            // What was typed before (the dialog is over the form).
+            type_chiara(w).await?;
             // Some seconds later, "Resta collegato" restarts the idle timer
             // at the backend, and the countdown follows it.
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(4)).await;
             let before = w.remaining().await?["idle_seconds_left"]
                 .as_u64()
                 .context("signed in")?;
