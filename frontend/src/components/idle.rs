@@ -40,35 +40,34 @@ async fn check(session: SessionCtx) {
 }
 
 /// The idle warning, mounted once in the signed-in frame.
+///
+/// One timer drives it (not effects and memos: each costs the bundle, see
+/// `frontend/README.md`): every second it works out the time left and sets
+/// `open` and the seconds shown (with whether the absolute lifetime caps
+/// them).
 #[component]
 pub fn IdleWarning() -> impl IntoView {
     let session = use_session();
-    let now = RwSignal::new(desk::now_ms());
-    if let Ok(tick) =
-        set_interval_with_handle(move || now.set(desk::now_ms()), Duration::from_secs(1))
-    {
-        on_cleanup(move || tick.clear());
-    }
-    let left = Memo::new(move |_| {
-        let t = now.get();
-        session.left.get().map(|(l, at)| {
-            let end = at + l.idle_seconds_left as f64 * 1000.0;
-            let secs = ((end - t) / 1000.0).ceil().max(0.0) as u64;
-            // The absolute lifetime caps the session: keeping it alive
-            // cannot help then.
-            (secs, l.absolute_seconds_left <= l.idle_seconds_left)
-        })
-    });
+    let open = RwSignal::new(false);
+    let shown_left = RwSignal::new((0u64, false));
     // Confirmed by the backend since the countdown entered the last two
-    // minutes, and the check at zero asked.
+    // minutes; the check at zero asked.
     let confirmed = RwSignal::new(false);
     let asked = StoredValue::new(false);
     let ending = StoredValue::new(false);
-    Effect::new(move |_| {
-        let Some((secs, _)) = left.get() else { return };
+    let tick = move || {
+        let Some((l, at)) = session.left.get_untracked() else {
+            return;
+        };
+        let end = at + l.idle_seconds_left as f64 * 1000.0;
+        let secs = ((end - desk::now_ms()) / 1000.0).ceil().max(0.0) as u64;
         if secs > WARN_SECS {
             asked.set_value(false);
+            ending.set_value(false);
             confirmed.set(false);
+            if open.get_untracked() {
+                open.set(false);
+            }
             return;
         }
         if !asked.get_value() {
@@ -84,29 +83,30 @@ pub fn IdleWarning() -> impl IntoView {
             ending.set_value(true);
             spawn_local(check(session));
         }
-    });
-    let shown =
-        Memo::new(move |_| confirmed.get() && left.get().is_some_and(|(s, _)| s <= WARN_SECS));
-    let button = NodeRef::<leptos::html::Button>::new();
-    // Closed after "Resta collegato": focus goes back to the page.
-    Effect::new(move |was: Option<bool>| {
-        let now = shown.get();
-        if was == Some(true) && !now {
-            crate::focus_main();
+        if confirmed.get_untracked() {
+            // The absolute lifetime caps the session: keeping it alive
+            // cannot help then.
+            shown_left.set((secs, l.absolute_seconds_left <= l.idle_seconds_left));
+            if !open.get_untracked() {
+                open.set(true);
+                // Focus moves to the dialog once it is on the page.
+                request_animation_frame(focus_stay);
+            }
         }
-        now
-    });
-    Effect::new(move |_| {
-        if let Some(b) = button.get() {
-            let _ = b.focus();
-        }
-    });
+    };
+    if let Ok(timer) = set_interval_with_handle(tick, Duration::from_millis(500)) {
+        on_cleanup(move || timer.clear());
+    }
     let stay = move |_| {
         spawn_local(async move {
             match api::keepalive().await {
                 Ok(l) => {
                     session.heard_left(l);
                     desk::announce(desk::KEPT_ALIVE);
+                    if l.idle_seconds_left > WARN_SECS {
+                        open.set(false);
+                        crate::focus_main();
+                    }
                 }
                 Err(_) => session.reload(),
             }
@@ -118,33 +118,28 @@ pub fn IdleWarning() -> impl IntoView {
         if ev.key() == "Escape" || ev.key() == "Tab" {
             ev.prevent_default();
             ev.stop_propagation();
-            if let Some(b) = button.get_untracked() {
-                let _ = b.focus();
-            }
+            focus_stay();
         }
     };
-    let announcement = move || {
-        shown.get().then(|| {
-            tr!(
+    view! {
+        <div class="sr-only" aria-live="assertive" data-test="idle-announcement">
+            {move || open.get().then(|| tr!(
                 "La sessione sta per scadere per inattività. Premi Resta collegato per continuare.",
                 "Your session is about to expire because of inactivity. Press Stay signed in to continue."
-            )
-        })
-    };
-    view! {
-        <div class="sr-only" aria-live="assertive" data-test="idle-announcement">{announcement}</div>
-        {move || shown.get().then(|| {
+            ))}
+        </div>
+        {move || open.get().then(|| {
             let text = move || {
-                let (secs, capped) = left.get().unwrap_or_default();
-                let clock = format!("{}:{:02}", secs / 60, secs % 60);
-                if capped {
-                    format!("{} {clock}. {}", tr!("La sessione termina tra", "The session ends in"),
-                        tr!("Ha raggiunto la durata massima: salva il lavoro.",
-                            "It has reached its maximum length: save your work."))
-                } else {
-                    format!("{} {clock}. {}", tr!("Per inattività, la sessione termina tra", "Because of inactivity, the session ends in"),
-                        tr!("Quello che hai scritto resta salvato.", "What you typed stays saved."))
-                }
+            let (secs, capped) = shown_left.get();
+            let (lead, tail) = if capped {
+                (tr!("La sessione termina tra", "The session ends in"),
+                 tr!("Ha raggiunto la durata massima: salva il lavoro.",
+                     "It has reached its maximum length: save your work."))
+            } else {
+                (tr!("Per inattività, la sessione termina tra", "Because of inactivity, the session ends in"),
+                 tr!("Quello che hai scritto resta salvato.", "What you typed stays saved."))
+            };
+            format!("{lead} {}:{:02}. {tail}", secs / 60, secs % 60)
             };
             view! {
                 <div class="idle-backdrop">
@@ -152,14 +147,27 @@ pub fn IdleWarning() -> impl IntoView {
                         aria-labelledby="idle-title" aria-describedby="idle-text"
                         data-test="idle-warning" on:keydown=on_key>
                         <h2 id="idle-title">{tr!("Sei ancora lì?", "Are you still there?")}</h2>
-                        <p id="idle-text" role="timer" data-test="idle-countdown">{text}</p>
-                        <button type="button" class="button primary" data-test="stay-signed-in"
-                            node_ref=button on:click=stay>
+                        <p id="idle-text" role="timer" data-test="idle-countdown">
+                            {text}
+                        </p>
+                        <button type="button" class="button primary" id="idle-stay"
+                            data-test="stay-signed-in" on:click=stay>
                             {tr!("Resta collegato", "Stay signed in")}
                         </button>
                     </div>
                 </div>
             }
         })}
+    }
+}
+
+fn focus_stay() {
+    use wasm_bindgen::JsCast;
+    if let Some(b) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("idle-stay"))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = b.focus();
     }
 }
