@@ -78,11 +78,7 @@ pub struct World {
 impl World {
     /// Starts everything for the test `name`; `None` (after printing why)
     /// when the browser or the bundle is absent and not required.
-    pub async fn start(name: &'static str) -> anyhow::Result<Option<World>> {
-        Self::start_with(name, |_| {}).await
-    }
-
-    /// Like [`World::start`], with the backend's configuration changed by
+    /// The backend's configuration is `Config::for_tests` changed by
     /// `configure` (e.g. a short idle timeout).
     pub async fn start_with(
         name: &'static str,
