@@ -73,17 +73,18 @@ pub async fn update_session(
 }
 
 /// Keeps an active session alive (idle timeout), writing at most once a
-/// minute.
+/// minute; answers the last use now on record.
 pub async fn touch(
     state: &AppState,
     id: &SessionId,
     record: &SessionRecord,
-) -> Result<(), AppError> {
+) -> Result<chrono::DateTime<Utc>, AppError> {
     let now = Utc::now();
     if now - record.last_seen_at > chrono::Duration::seconds(60) {
         update_session(state, id, |r| r.last_seen_at = now).await?;
+        return Ok(now);
     }
-    Ok(())
+    Ok(record.last_seen_at)
 }
 
 /// Why [`fresh_record`] gave no token.

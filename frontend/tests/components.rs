@@ -62,6 +62,9 @@ fn session(granted: ScopeSet, declined: &[Scope], registered: ScopeSet) -> Sessi
         ),
         token: None,
         expires_at: None,
+        idle_seconds_left: None,
+        absolute_seconds_left: None,
+        draft_key: None,
     }
 }
 

@@ -36,6 +36,50 @@ pub struct SessionInfo {
     /// When the session ends unless used.
     #[serde(default, deserialize_with = "crate::wire_time::optional_instant")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Seconds until the session ends unless used (idle timeout), as the
+    /// backend counts them: the console's countdown starts from this, not
+    /// from the browser's clock.
+    #[serde(default)]
+    pub idle_seconds_left: Option<u64>,
+    /// Seconds until the session ends however it is used (absolute
+    /// lifetime).
+    #[serde(default)]
+    pub absolute_seconds_left: Option<u64>,
+    /// The key that seals this person's form drafts in the browser.
+    #[serde(default)]
+    pub draft_key: Option<DraftKey>,
+}
+
+/// `POST /api/session/keepalive` and `GET /api/session/remaining`: how long
+/// the session has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRemaining {
+    /// Seconds until the idle timeout.
+    pub idle_seconds_left: u64,
+    /// Seconds until the absolute lifetime ends.
+    pub absolute_seconds_left: u64,
+}
+
+/// The AES-256-GCM key of one person's drafts in one centre, derived by the
+/// backend from its session key over `sub` and tenant: the same person in
+/// the same centre gets the same key in every session, anyone else another.
+///
+/// # Security
+/// Not a token and worth nothing at GipoNext: it only opens this person's
+/// drafts kept in this browser. It is handed only to a signed-in session.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftKey {
+    /// A name for the key (16 hex digits), so drafts sealed under another
+    /// person's key are left alone rather than tried.
+    pub id: String,
+    /// The 32 key bytes, 64 hex digits.
+    pub key: String,
+}
+
+impl std::fmt::Debug for DraftKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DraftKey({}, <redacted>)", self.id)
+    }
 }
 
 /// The signed-in user.

@@ -64,6 +64,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/end-session/{step}", get(auth::end_session))
         .route("/api/session", get(session_info::session))
+        .route("/api/session/keepalive", post(session_info::keepalive))
+        .route("/api/session/remaining", get(session_info::remaining))
         .route("/api/sessions", get(sessions::list))
         .route(
             "/api/sessions/{id}",

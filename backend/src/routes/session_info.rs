@@ -4,14 +4,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use giponext_shared::session::{ScopesInfo, SessionInfo, TokenState, feature_states};
+use chrono::Utc;
+use giponext_shared::session::{
+    ScopesInfo, SessionInfo, SessionRemaining, TokenState, feature_states,
+};
 use giponext_shared::{GrantedScopes, ScopeSet};
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::routes::{current_session, no_store};
+use crate::routes::{current_session, no_store, require_csrf, signed_in};
 
 /// The session as JSON; 200 with `authenticated: false` when signed out (the
 /// console renders its sign-in page from it).
@@ -41,9 +45,17 @@ pub async fn session(
             ),
             token: None,
             expires_at: None,
+            idle_seconds_left: None,
+            absolute_seconds_left: None,
+            draft_key: None,
         },
-        Some((id, record)) => {
-            crate::refresh::touch(&state, &id, &record).await?;
+        Some((id, mut record)) => {
+            record.last_seen_at = crate::refresh::touch(&state, &id, &record).await?;
+            let left = record.remaining(&state.config.timings, Utc::now());
+            let draft_key = state
+                .sessions
+                .draft_keys()
+                .for_person(&record.user.sub, &record.tenant.id);
             let token = if record.reauth_required {
                 TokenState::ReauthRequired
             } else if state.sessions.is_refreshing(&id) {
@@ -65,10 +77,43 @@ pub async fn session(
                 },
                 token: Some(token),
                 expires_at: Some(record.expires_at(&state.config.timings)),
+                idle_seconds_left: Some(left.idle_seconds_left),
+                absolute_seconds_left: Some(left.absolute_seconds_left),
+                draft_key: Some(draft_key),
                 user: Some(record.user),
                 tenant: Some(record.tenant),
             }
         }
     };
     Ok(no_store(Json(info).into_response()))
+}
+
+/// `POST /api/session/keepalive` (needs `X-CSRF: 1`): "Resta collegato".
+/// Restarts the idle timeout (one store write, nothing upstream) and answers
+/// the time left; 401 when signed out.
+pub async fn keepalive(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_csrf(&headers)?;
+    let (id, _) = signed_in(&state, &jar).await?;
+    let now = Utc::now();
+    let record = crate::refresh::update_session(&state, &id, |r| r.last_seen_at = now)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let left: SessionRemaining = record.remaining(&state.config.timings, now);
+    Ok(no_store(Json(left).into_response()))
+}
+
+/// `GET /api/session/remaining`: the time left, without counting as use (the
+/// console asks before it warns, so another tab's activity is seen); 401
+/// when signed out.
+pub async fn remaining(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let (_, record) = signed_in(&state, &jar).await?;
+    let left = record.remaining(&state.config.timings, Utc::now());
+    Ok(no_store(Json(left).into_response()))
 }

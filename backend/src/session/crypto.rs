@@ -97,9 +97,80 @@ impl Sealer {
     }
 }
 
+/// Derives the key of each person's console drafts from the session key.
+///
+/// # Security
+/// HKDF-SHA256 (RFC 5869): extract once from `BFF_SESSION_KEY` with its own
+/// salt, then expand per person with `info` = purpose label, `sub` and tenant
+/// (length-prefixed, so no two pairs share an input). The result opens only
+/// that person's drafts in that centre; it is no token and reveals nothing
+/// of the session key. Rotating `BFF_SESSION_KEY` makes old drafts unreadable
+/// (the console then deletes them), as it does sessions.
+#[derive(Clone)]
+pub struct DraftKeys(hkdf::Hkdf<sha2::Sha256>);
+
+impl DraftKeys {
+    /// The derivation for `key`.
+    pub fn new(key: &SessionKey) -> Self {
+        DraftKeys(hkdf::Hkdf::new(Some(b"giponext console drafts v1"), &key.0))
+    }
+
+    /// The key of `sub`'s drafts in `tenant`, and its public name.
+    pub fn for_person(&self, sub: &str, tenant: &str) -> giponext_shared::session::DraftKey {
+        let mut info = Vec::with_capacity(sub.len() + tenant.len() + 32);
+        for part in [b"draft-key".as_slice(), sub.as_bytes(), tenant.as_bytes()] {
+            info.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            info.extend_from_slice(part);
+        }
+        let mut okm = [0u8; 40];
+        self.0
+            .expand(&info, &mut okm)
+            .expect("40 bytes is within HKDF-SHA256's 8160-byte limit");
+        giponext_shared::session::DraftKey {
+            key: hex::encode(&okm[..32]),
+            id: hex::encode(&okm[32..]),
+        }
+    }
+}
+
+impl fmt::Debug for DraftKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DraftKeys(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn draft_keys_differ_per_person_and_centre_and_are_stable() {
+        let key = SessionKey::generate();
+        let keys = DraftKeys::new(&key);
+        let mario = keys.for_person("user-7f3a9c01", "tenant-abc123");
+        assert_eq!(
+            mario,
+            DraftKeys::new(&key).for_person("user-7f3a9c01", "tenant-abc123")
+        );
+        assert_eq!((mario.key.len(), mario.id.len()), (64, 16));
+        for (sub, tenant) in [
+            ("user-7f3a9c01", "tenant-def456"),
+            ("user-2b81d4e7", "tenant-abc123"),
+            // Length prefixes: moving a byte from one part to the other
+            // changes the key.
+            ("user-7f3a9c01t", "enant-abc123"),
+        ] {
+            let other = keys.for_person(sub, tenant);
+            assert_ne!(other.key, mario.key, "{sub} {tenant}");
+            assert_ne!(other.id, mario.id, "{sub} {tenant}");
+        }
+        let rotated = DraftKeys::new(&SessionKey::generate());
+        assert_ne!(
+            rotated.for_person("user-7f3a9c01", "tenant-abc123").key,
+            mario.key
+        );
+        assert!(!format!("{mario:?}").contains(&mario.key), "redacted");
+    }
 
     #[test]
     fn round_trip_and_tamper_detection() {

@@ -23,7 +23,7 @@ use giponext_shared::session::{DeclinedScope, SessionUser};
 use serde::{Deserialize, Serialize};
 
 pub use cached::CachedStore;
-pub use crypto::{OpenError, Sealer, SessionKey};
+pub use crypto::{DraftKeys, OpenError, Sealer, SessionKey};
 pub use redis::{Lease, RedisStore};
 pub use store::{SessionStore, SqliteStore, StoreError};
 
@@ -113,6 +113,22 @@ impl SessionRecord {
         idle.min(max)
     }
 
+    /// Whole seconds left before the idle timeout and before the absolute
+    /// lifetime ends, at `now` (0 once passed).
+    pub fn remaining(
+        &self,
+        timings: &crate::config::Timings,
+        now: DateTime<Utc>,
+    ) -> giponext_shared::session::SessionRemaining {
+        let left = |end: DateTime<Utc>| (end - now).num_seconds().max(0) as u64;
+        let absolute = left(self.created_at + to_chrono(timings.session_max));
+        giponext_shared::session::SessionRemaining {
+            // The idle timeout never outlasts the absolute lifetime.
+            idle_seconds_left: left(self.expires_at(timings)).min(absolute),
+            absolute_seconds_left: absolute,
+        }
+    }
+
     /// Whether the access token expires within the leeway: `leeway`, but at
     /// most a quarter of the token's lifetime. A provider issuing tokens
     /// shorter than the leeway (6 s against 30 s) would otherwise make every
@@ -188,6 +204,7 @@ pub struct LocalGuard(tokio::sync::OwnedMutexGuard<()>);
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
     sealer: Sealer,
+    draft_keys: DraftKeys,
     locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
     cluster: Option<RedisStore>,
 }
@@ -198,6 +215,7 @@ impl Sessions {
         Sessions {
             store,
             sealer: Sealer::new(key),
+            draft_keys: DraftKeys::new(key),
             locks: Arc::default(),
             cluster: None,
         }
@@ -209,9 +227,16 @@ impl Sessions {
         Sessions {
             store: Arc::new(store.clone()),
             sealer: Sealer::new(key),
+            draft_keys: DraftKeys::new(key),
             locks: Arc::default(),
             cluster: Some(store),
         }
+    }
+
+    /// The derivation of the console's draft keys (same session key, so
+    /// every instance derives the same key for a person).
+    pub fn draft_keys(&self) -> &DraftKeys {
+        &self.draft_keys
     }
 
     /// The Redis store, when clustered.
