@@ -6,7 +6,7 @@
 #   scripts/ensure-tools.sh trunk      # one tool (wasm_target, trunk,
 #                                      # std_sources, wasm_bindgen, binaryen, chromium,
 #                                      # interop, redis, wrk, nginx,
-#                                      # cargo_fuzz)
+#                                      # cargo_fuzz, systemd_analyze)
 #
 # Versions are pinned where the build depends on them: wasm-bindgen-cli must
 # equal the `wasm-bindgen` crate pinned in frontend/Cargo.toml, and trunk is
@@ -194,6 +194,15 @@ ensure_nginx() {
     apt_install nginx-light || apt_install nginx
 }
 
+ensure_systemd_analyze() {
+    # `systemd-analyze verify` checks the shipped unit (packaging/); only the
+    # tool is used, no systemd is started.
+    if command -v systemd-analyze >/dev/null 2>&1; then
+        return
+    fi
+    apt_install systemd
+}
+
 ensure_cargo_fuzz() {
     # cargo-fuzz (libFuzzer) for scripts/fuzz.sh; it needs nightly features,
     # which the fuzz script unlocks on the stable toolchain (RUSTC_BOOTSTRAP=1).
@@ -229,6 +238,7 @@ main() {
             wrk) ensure_wrk ;;
             nginx) ensure_nginx ;;
             cargo_fuzz) ensure_cargo_fuzz ;;
+            systemd_analyze) ensure_systemd_analyze ;;
             path) tools_path ;;
             *) log "unknown tool $tool"; exit 2 ;;
         esac

@@ -11,6 +11,8 @@
 //! - `cargo xtask tools`: only installs what is missing.
 //! - `cargo xtask bundle`: builds the release console and prints its size
 //!   as served (precompressed gzip and brotli) and as `gzip -9`.
+//! - `cargo xtask dist`: the release archive and its `SHA256SUMS` in
+//!   `dist/` (see `dist`).
 //!
 //! Installing is delegated to `scripts/ensure-tools.sh`, which skips what is
 //! present, so every command is cheap to repeat.
@@ -22,6 +24,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
+mod dist;
 mod precompress;
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn run() -> anyhow::Result<()> {
                 "chromium",
             ],
         ),
+        Some("dist") => dist::dist(&root, false).map(|_| ()),
         Some("bundle") => {
             ensure_tools(&root, &["wasm_target", "trunk", "wasm_bindgen", "binaryen"])?;
             let sizes = build_console(&root)?;
@@ -59,7 +63,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|tools|bundle>");
+            eprintln!("usage: cargo xtask <run|test|fuzz|tools|bundle|dist>");
             eprintln!(
                 "  run     start the product (backend + console + embedded sandbox) on http://127.0.0.1:8080"
             );
@@ -67,6 +71,9 @@ fn run() -> anyhow::Result<()> {
             eprintln!("  fuzz    run the fuzz targets briefly (FUZZ_SECONDS each, default 20)");
             eprintln!("  tools   install what is missing");
             eprintln!("  bundle  build the release console and print its gzipped size");
+            eprintln!(
+                "  dist    build the release archive into dist/ (see docs/operators-guide.md)"
+            );
             bail!("unknown or missing task")
         }
     }
@@ -188,6 +195,8 @@ fn test_everything(root: &Path) -> anyhow::Result<()> {
             // The backend's scale-out tests and the fault injection start
             // their own redis-server.
             "redis",
+            // The systemd unit of the release archive is verified.
+            "systemd_analyze",
         ],
     )?;
     let sizes = build_console(root)?;
@@ -198,10 +207,32 @@ fn test_everything(root: &Path) -> anyhow::Result<()> {
             "the console bundle is {served} bytes gzipped as served, over its budget of {BUNDLE_BUDGET_BYTES}"
         );
     }
+    // The release archive, which `tests/tests/dist.rs` unpacks and runs
+    // against the sandbox's own binary.
+    let started = std::time::Instant::now();
+    let archive = dist::dist(root, true)?;
+    eprintln!(
+        "xtask: the release archive took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut sandbox = cmd("cargo", root)?;
+    sandbox.args([
+        "build",
+        "--package",
+        "giponext-sandbox",
+        "--bin",
+        "giponext-sandbox",
+    ]);
+    check(sandbox, "building giponext-sandbox for the archive's test")?;
     let mut unit = cmd("cargo", root)?;
     // Default members: everything but the WASM console, whose tests run in
     // the browser below.
     unit.args(["test", "--no-fail-fast"])
+        .env("GIPONEXT_DIST_ARCHIVE", &archive)
+        .env(
+            "GIPONEXT_DIST_SANDBOX",
+            root.join("target/debug/giponext-sandbox"),
+        )
         // The browser tests skip without Chromium or the bundle when run on
         // their own; here both were just ensured, so a skip is a failure.
         .env("GIPONEXT_E2E_REQUIRED", "1");
