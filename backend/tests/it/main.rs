@@ -28,4 +28,4 @@ mod static_files;
 mod store_lock;
 #[cfg(feature = "embedded-sandbox")]
 mod workstations;
-mod workstation;
+mod idle_and_drafts;
