@@ -12,7 +12,7 @@
 
 use giponext_shared::Scope;
 use giponext_shared::api::{ApiError, FieldError};
-use giponext_shared::session::{Problem, ProblemType, SessionInfo, SessionRemaining};
+use giponext_shared::session::{Problem, ProblemType, SessionInfo};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -131,21 +131,9 @@ pub async fn session() -> Result<SessionInfo, Failure> {
     request("GET", "/api/session", None).await
 }
 
-/// `POST /auth/logout`; with `switch_user` ("Cambia utente") the backend
-/// also has the provider ask for a password at the next sign-in.
-pub async fn logout(switch_user: bool) -> Result<LogoutAnswer, Failure> {
-    let body = switch_user.then(|| r#"{"switch_user":true}"#.to_owned());
-    request("POST", "/auth/logout", body).await
-}
-
-/// `GET /api/session/remaining`: the time left, not counted as use.
-pub async fn remaining() -> Result<SessionRemaining, Failure> {
-    request("GET", "/api/session/remaining", None).await
-}
-
-/// `POST /api/session/keepalive`: "Resta collegato".
-pub async fn keepalive() -> Result<SessionRemaining, Failure> {
-    request("POST", "/api/session/keepalive", None).await
+/// `POST /auth/logout`.
+pub async fn logout() -> Result<LogoutAnswer, Failure> {
+    request("POST", "/auth/logout", None).await
 }
 
 /// A call to the backend's own routes (e.g. `/api/sessions`); the answer's

@@ -13,15 +13,13 @@
 //! - [`api`]: every HTTP call, with typed failures.
 //! - [`session`]: the session context.
 //! - [`i18n`]: Italian (default) and English.
-//! - [`drafts`]: form drafts in `sessionStorage`, sealed per person.
-//! - [`desk`]: the tabs of a shared workstation follow each other.
+//! - [`drafts`]: form drafts in `sessionStorage`.
 //! - [`components`]: prompts, gates, navigation, states.
 //! - [`pages`]: one file per page.
 //! - [`router`]: client-side navigation.
 
 pub mod api;
 pub mod components;
-pub mod desk;
 pub mod drafts;
 pub mod i18n;
 pub mod pages;
@@ -114,7 +112,6 @@ fn SignedIn() -> impl IntoView {
         <a class="skip-link" href="#main">{tr!("Vai al contenuto", "Skip to content")}</a>
         <Header/>
         <SandboxBanner/>
-        <components::IdleWarning/>
         <div class="layout">
             <Nav/>
             <main id="main" tabindex="-1">
@@ -156,8 +153,7 @@ fn route(path: String) -> impl IntoView {
     untrack(page)
 }
 
-/// Moves focus to the page's main region.
-pub(crate) fn focus_main() {
+fn focus_main() {
     if let Some(main) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id("main"))

@@ -2,7 +2,7 @@
 //! every view through context.
 
 use giponext_shared::FeatureId;
-use giponext_shared::session::{FeatureState, SessionInfo, SessionRemaining};
+use giponext_shared::session::{FeatureState, SessionInfo};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -24,9 +24,6 @@ pub enum SessionState {
 pub struct SessionCtx {
     /// The current state.
     pub state: RwSignal<SessionState>,
-    /// The time left as the backend last said, with when it said it
-    /// (`performance.now()`, ms): the idle warning counts down from it.
-    pub left: RwSignal<Option<(SessionRemaining, f64)>>,
     fetch: bool,
 }
 
@@ -35,12 +32,10 @@ impl SessionCtx {
     pub fn provide() -> SessionCtx {
         let ctx = SessionCtx {
             state: RwSignal::new(SessionState::Loading),
-            left: RwSignal::new(None),
             fetch: true,
         };
         provide_context(ctx);
         ctx.reload();
-        crate::desk::watch_other_tabs(ctx);
         ctx
     }
 
@@ -48,7 +43,6 @@ impl SessionCtx {
     pub fn provide_fixed(info: SessionInfo) -> SessionCtx {
         let ctx = SessionCtx {
             state: RwSignal::new(SessionState::Ready(info)),
-            left: RwSignal::new(None),
             fetch: false,
         };
         provide_context(ctx);
@@ -62,47 +56,11 @@ impl SessionCtx {
         }
         spawn_local(async move {
             let next = match api::session().await {
-                Ok(info) => {
-                    // This person's drafts open before any form renders.
-                    if let Some(key) = &info.draft_key {
-                        crate::drafts::unlock(key).await;
-                    }
-                    self.heard(&info);
-                    SessionState::Ready(info)
-                }
+                Ok(info) => SessionState::Ready(info),
                 Err(e) => SessionState::Failed(e),
             };
-            let first = self
-                .state
-                .with_untracked(|s| matches!(s, SessionState::Loading));
             self.state.set(next);
-            if first && self.info_untracked().is_some_and(|i| i.authenticated) {
-                crate::desk::announce(crate::desk::SIGNED_IN);
-            }
         });
-    }
-
-    /// Records the time left that `info` carries.
-    pub fn heard(self, info: &SessionInfo) {
-        if let (Some(idle), Some(absolute)) = (info.idle_seconds_left, info.absolute_seconds_left) {
-            self.heard_left(SessionRemaining {
-                idle_seconds_left: idle,
-                absolute_seconds_left: absolute,
-            });
-        }
-    }
-
-    /// Records the time left as the backend just said.
-    pub fn heard_left(self, left: SessionRemaining) {
-        self.left.set(Some((left, crate::desk::now_ms())));
-    }
-
-    /// The session, once read (untracked).
-    pub fn info_untracked(self) -> Option<SessionInfo> {
-        self.state.with_untracked(|s| match s {
-            SessionState::Ready(info) => Some(info.clone()),
-            _ => None,
-        })
     }
 
     /// The session, once read (tracked).

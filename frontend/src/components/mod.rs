@@ -1,7 +1,6 @@
 //! Small building blocks shared by the pages.
 
 mod consent;
-mod idle;
 /// Consent state helpers for the access page.
 pub mod consent_helpers {
     pub use super::consent::{reason_label, scope_reason, who_can_enable};
@@ -16,7 +15,6 @@ pub use consent::{
     FeatureGate, GrantAnnouncer, GrantPrompt, PartialConsentBanner, SupportPanel, prompt_text,
     support_request,
 };
-pub use idle::IdleWarning;
 pub use nav::{Header, Nav, SECTIONS, SandboxBanner, Section};
 pub use pager::Pager;
 pub use pickers::{FieldError, PatientDirectory, PatientName, PatientSelect, display_name};

@@ -152,30 +152,19 @@ pub fn Header() -> impl IntoView {
     let lang = expect_context::<LangCtx>();
     let info = move || session.info();
     let signing_out = RwSignal::new(false);
-    // Sign out forgets every draft of the tab; "Cambia utente" keeps them,
-    // sealed for their person (see `drafts`), for when they come back.
-    let leave = move |switch_user: bool| {
+    let sign_out = move |_| {
         signing_out.set(true);
         spawn_local(async move {
-            if !switch_user {
-                crate::drafts::clear_all();
-            }
-            let target = match api::logout(switch_user).await {
+            crate::drafts::clear_all();
+            let target = match api::logout().await {
                 Ok(answer) => answer.end_session_url.unwrap_or_else(|| "/".into()),
                 Err(_) => "/".into(),
             };
-            crate::desk::announce(if switch_user {
-                crate::desk::ENDED
-            } else {
-                crate::desk::SIGNED_OUT
-            });
             if let Some(w) = web_sys::window() {
                 let _ = w.location().assign(&target);
             }
         });
     };
-    let sign_out = move |_| leave(false);
-    let switch_user = move |_| leave(true);
     let on_lang = move |ev| {
         let tag = event_target_value(&ev);
         if let Some(l) = Lang::from_tag(&tag) {
@@ -204,10 +193,6 @@ pub fn Header() -> impl IntoView {
                     </select>
                 </label>
                 {move || info().filter(|i| i.authenticated).map(|_| view! {
-                    <button type="button" class="button small" data-test="switch-user"
-                        on:click=switch_user disabled=move || signing_out.get()>
-                        {tr!("Cambia utente", "Switch user")}
-                    </button>
                     <button type="button" class="button small" data-test="sign-out"
                         on:click=sign_out disabled=move || signing_out.get()>
                         {tr!("Esci", "Sign out")}
