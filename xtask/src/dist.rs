@@ -178,6 +178,10 @@ fn build_binaries(root: &Path) -> anyhow::Result<()> {
     // One separator-joined list, so paths with spaces survive.
     .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
     .env_remove("RUSTFLAGS")
+    // SOURCE_DATE_EPOCH dates the archive's entries only. C build scripts
+    // (cc) rebuild when it changes, so passed on it would make every commit
+    // recompile sqlite, ring and mimalloc for nothing.
+    .env_remove("SOURCE_DATE_EPOCH")
     .env("CFLAGS", cflags.join(" "))
     // No debug info (it would carry build paths); symbols stay for
     // backtraces.
