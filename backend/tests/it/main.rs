@@ -10,6 +10,7 @@ mod support;
 mod attacks;
 mod flows;
 mod gaps;
+mod idle_and_drafts;
 mod proxy;
 #[cfg(feature = "embedded-sandbox")]
 mod redis_server;
@@ -28,4 +29,3 @@ mod static_files;
 mod store_lock;
 #[cfg(feature = "embedded-sandbox")]
 mod workstations;
-mod idle_and_drafts;
