@@ -81,6 +81,16 @@ async fn spend_all(state: &AppState, pending: &mut PendingSignIns) {
     }
 }
 
+/// A callback the user cannot go on from: 400, as a page or problem+json.
+fn bad_request(headers: &HeaderMap, title: &str, detail: &str) -> Response {
+    refuse(
+        headers,
+        AppError::BadRequest(detail.to_owned()),
+        title,
+        detail,
+    )
+}
+
 async fn callback_inner(
     state: &Arc<AppState>,
     jar: &CookieJar,
@@ -89,14 +99,7 @@ async fn callback_inner(
     query: Option<&str>,
     pending: &mut PendingSignIns,
 ) -> Result<(CookieJar, Response), Response> {
-    let bad = |title: &str, detail: &str| {
-        refuse(
-            headers,
-            AppError::BadRequest(detail.to_owned()),
-            title,
-            detail,
-        )
-    };
+    let bad = |title: &str, detail: &str| bad_request(headers, title, detail);
     let restart = "Start again from GipoNext Connect's sign-in.";
     if pending.is_empty() {
         return Err(bad(
@@ -218,14 +221,7 @@ async fn establish(
     grant: crate::oidc::Grant,
 ) -> Result<(CookieJar, Response), Response> {
     let restart = "Start again from GipoNext Connect's sign-in.";
-    let bad = |title: &str, detail: &str| {
-        refuse(
-            headers,
-            AppError::BadRequest(detail.to_owned()),
-            title,
-            detail,
-        )
-    };
+    let bad = |title: &str, detail: &str| bad_request(headers, title, detail);
     let granted = grant
         .scope
         .as_ref()

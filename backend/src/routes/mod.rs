@@ -184,18 +184,13 @@ pub async fn current_session(
             // backend restarted): the session ends at its next request,
             // with its grant revoked (RFC 7009).
             tracing::info!("ending a session whose medical centre is no longer allowed");
-            state
-                .sessions
-                .index_remove(&record.user.sub, &id.store_key())
-                .await?;
-            if let Some(refresh) = &record.tokens.refresh {
-                state
-                    .revoke_quietly(
-                        refresh,
-                        "ending a session of a medical centre no longer allowed",
-                    )
-                    .await;
-            }
+            sessions::end_loaded(
+                state,
+                &id.store_key(),
+                &record,
+                "ending a session of a medical centre no longer allowed",
+            )
+            .await?;
             Err(AppError::TenantNotAllowed)
         }
         Ok(Some(record)) => Ok(Some((id, record))),

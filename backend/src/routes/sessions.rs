@@ -101,12 +101,25 @@ pub async fn list(
 /// Revokes the session's refresh token at the provider (best effort) and
 /// destroys it and its index entry.
 pub async fn end_session(state: &AppState, sub: &str, key: &str) -> Result<(), AppError> {
-    if let Some(record) = state.sessions.load_key(key).await.ok().flatten()
-        && let Some(refresh) = &record.tokens.refresh
-    {
-        state.revoke_quietly(refresh, "ending a session").await;
+    match state.sessions.load_key(key).await.ok().flatten() {
+        Some(record) => end_loaded(state, key, &record, "ending a session").await,
+        None => Ok(state.sessions.index_remove(sub, key).await?),
     }
-    state.sessions.index_remove(sub, key).await?;
+}
+
+/// [`end_session`] for a session already loaded (stored under `key`):
+/// revokes its refresh token (best effort; a failure is logged with
+/// `when`), then destroys it and its index entry.
+pub async fn end_loaded(
+    state: &AppState,
+    key: &str,
+    record: &SessionRecord,
+    when: &'static str,
+) -> Result<(), AppError> {
+    if let Some(refresh) = &record.tokens.refresh {
+        state.revoke_quietly(refresh, when).await;
+    }
+    state.sessions.index_remove(&record.user.sub, key).await?;
     Ok(())
 }
 
