@@ -113,8 +113,11 @@ while [ -z "$run_rc" ]; do
         break
     fi
     if curl -fsS -o /dev/null "$PRODUCT_URL/readyz" 2>/dev/null; then
-        if curl -fsS "$PRODUCT_URL/" 2>/dev/null | grep -q '<html' \
-            && curl -fsS "$PRODUCT_URL/api/session" 2>/dev/null | grep -q '"signed_in"'; then
+        # Read whole, then looked at: `curl | grep -q` fails under pipefail
+        # when grep stops reading early.
+        page="$(curl -fsS "$PRODUCT_URL/" 2>/dev/null || true)"
+        session="$(curl -fsS "$PRODUCT_URL/api/session" 2>/dev/null || true)"
+        if [[ "$page" == *"<html"* && "$session" == *'"authenticated"'* ]]; then
             run_rc=0
         else
             log "/readyz answered but the console page or /api/session did not"
