@@ -273,13 +273,13 @@ const BUNDLE_BUDGET_BYTES: u64 = 256_000;
 
 fn print_bundle_size(sizes: &[precompress::AssetSizes]) {
     println!(
-        "{:<28} {:>9} {:>12} {:>9} {:>9}",
+        "{:<44} {:>9} {:>12} {:>9} {:>9}",
         "file", "raw", "gzip served", "gzip -9", "brotli"
     );
     let mut total = [0u64; 4];
     for a in sizes {
         println!(
-            "{:<28} {:>9} {:>12} {:>9} {:>9}",
+            "{:<44} {:>9} {:>12} {:>9} {:>9}",
             a.name, a.raw, a.gzip_served, a.gzip_9, a.brotli
         );
         for (sum, size) in total
@@ -290,7 +290,7 @@ fn print_bundle_size(sizes: &[precompress::AssetSizes]) {
         }
     }
     println!(
-        "{:<28} {:>9} {:>12} {:>9} {:>9}",
+        "{:<44} {:>9} {:>12} {:>9} {:>9}",
         "total (wasm + js + css)", total[0], total[1], total[2], total[3]
     );
     let served = total[1];

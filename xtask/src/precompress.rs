@@ -21,7 +21,7 @@ const COMPRESSED_EXTENSIONS: [&str; 3] = ["wasm", "js", "css"];
 
 /// One asset's sizes in bytes.
 pub struct AssetSizes {
-    /// File name in `dist`.
+    /// Path within `dist`.
     pub name: String,
     /// Uncompressed.
     pub raw: u64,
@@ -38,13 +38,16 @@ pub struct AssetSizes {
 pub fn precompress(dist: &Path) -> anyhow::Result<Vec<AssetSizes>> {
     let mut sizes = Vec::new();
     for path in assets(dist)? {
+        let name = path
+            .strip_prefix(dist)
+            .map_or_else(|_| file_name(&path), |p| p.display().to_string());
         let raw = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let gz = zopfli_gzip(&raw).with_context(|| format!("gzip of {}", path.display()))?;
         let br = brotli_max(&raw).with_context(|| format!("brotli of {}", path.display()))?;
         write_beside(&path, "gz", &gz)?;
         write_beside(&path, "br", &br)?;
         sizes.push(AssetSizes {
-            name: file_name(&path),
+            name,
             raw: raw.len() as u64,
             gzip_served: gz.len() as u64,
             gzip_9: gzip_9(&path)?,
@@ -54,13 +57,22 @@ pub fn precompress(dist: &Path) -> anyhow::Result<Vec<AssetSizes>> {
     Ok(sizes)
 }
 
+/// Every wasm, js and css file under `dist`, subfolders included: the
+/// bindings' own JavaScript modules (`snippets/`) are served and counted too.
 fn assets(dist: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    for entry in fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if COMPRESSED_EXTENSIONS.contains(&ext) {
-            found.push(path);
+    let mut folders = vec![dist.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in
+            fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))?
+        {
+            let path = entry?.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if path.is_dir() {
+                folders.push(path);
+            } else if COMPRESSED_EXTENSIONS.contains(&ext) {
+                found.push(path);
+            }
         }
     }
     found.sort();
@@ -145,6 +157,23 @@ mod tests {
         assert_eq!(decoded, js);
         assert!(sizes[0].gzip_served < sizes[0].raw);
         assert!(sizes[0].gzip_served <= sizes[0].gzip_9);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_bindings_snippets_in_subfolders_are_compressed_and_counted() {
+        let dir = std::env::temp_dir().join(format!("xtask-snippets-{}", std::process::id()));
+        let snippets = dir.join("snippets/giponext-console-0123/");
+        fs::create_dir_all(&snippets).unwrap();
+        fs::write(dir.join("app.js"), "export const a = 1;\n").unwrap();
+        fs::write(snippets.join("desk.js"), "export const b = 2;\n").unwrap();
+
+        let sizes = precompress(&dir).unwrap();
+
+        let names: Vec<&str> = sizes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["app.js", "snippets/giponext-console-0123/desk.js"]);
+        assert!(snippets.join("desk.js.gz").exists());
+        assert!(snippets.join("desk.js.br").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 
