@@ -344,20 +344,30 @@ impl World {
 
     /// Where focus is, as assistive technology reads it: the focused node
     /// of the AX tree, cross-checked with `document.activeElement`'s
-    /// computed role and label.
+    /// computed role and label. The two are read one after the other, so a
+    /// focus move the page makes in between (after a navigation, focus goes
+    /// to the new page's heading) is read again, for up to 2 s, until both
+    /// agree; they must agree then.
     pub async fn focus(&self) -> anyhow::Result<(String, String)> {
-        let active = self.browser.active_element().await?;
-        let role = self.computed(&active, "computedrole").await?;
-        let name = self.computed(&active, "computedlabel").await?;
-        let tree = self.ax().await?;
-        if let Some(n) = tree.focused() {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let active = self.browser.active_element().await?;
+            let role = self.computed(&active, "computedrole").await?;
+            let name = self.computed(&active, "computedlabel").await?;
+            let tree = self.ax().await?;
+            let Some(n) = tree.focused() else {
+                return Ok((role, name));
+            };
+            if n.role == role && n.name == name {
+                return Ok((role, name));
+            }
             ensure!(
-                n.role == role && n.name == name,
+                Instant::now() < deadline,
                 "the AX tree's focus ({}) is not document.activeElement ({role} “{name}”)",
                 n.said()
             );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok((role, name))
     }
 
     /// Presses Tab (Shift+Tab when `back`) until focus is on `role` named
