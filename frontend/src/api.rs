@@ -131,9 +131,11 @@ pub async fn session() -> Result<SessionInfo, Failure> {
     request("GET", "/api/session", None).await
 }
 
-/// `POST /auth/logout`.
-pub async fn logout() -> Result<LogoutAnswer, Failure> {
-    request("POST", "/auth/logout", None).await
+/// `POST /auth/logout`; with `switch_user` ("Cambia utente") the backend
+/// also has the provider ask for a password at the next sign-in.
+pub async fn logout(switch_user: bool) -> Result<LogoutAnswer, Failure> {
+    let body = switch_user.then(|| r#"{"switch_user":true}"#.to_owned());
+    request("POST", "/auth/logout", body).await
 }
 
 /// A call to the backend's own routes (e.g. `/api/sessions`); the answer's

@@ -1,65 +1,74 @@
-//! Form drafts kept in `sessionStorage`, so nothing typed is lost to a
-//! consent round trip or an expired session.
+//! Form drafts, so nothing typed is lost to a consent round trip or an
+//! expired session, and nothing typed reaches the next person at a shared
+//! computer.
 //!
 //! A draft is keyed by page, saved on every change, restored on return with
-//! a notice, and cleared on submit or discard. `sessionStorage` is per tab
-//! and gone when the tab closes, which is what a draft of patient data
-//! should do: it never outlives the working session on a shared computer.
+//! a notice, and cleared on submit or discard. It lives in `sessionStorage`
+//! (per tab, gone when the tab closes) sealed with AES-256-GCM (WebCrypto)
+//! under the key of the person and centre that typed it ([`DraftKey`], from
+//! `/api/session`, derived by the backend over `sub` and tenant). So a
+//! draft opens only for the same person in the same centre, in any later
+//! session; another person's drafts are left sealed and never shown; a
+//! draft that does not open, or is older than 12 hours (the session's
+//! absolute lifetime), is deleted.
+//!
+//! The sealing and the storage are in `frontend/desk.js` (calls into the
+//! browser's own APIs; written in Rust they cost the bundle about 8 KB over
+//! its budget). While a page runs, its person's drafts are held opened
+//! there ([`unlock`] opens them once, before the signed-in views render), so
+//! reading one stays synchronous; sealing a change happens in the
+//! background.
 
+use giponext_shared::session::DraftKey;
 use leptos::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::prelude::wasm_bindgen;
 
-const PREFIX: &str = "gx.draft.";
+#[wasm_bindgen(module = "/desk.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = unlock, catch)]
+    fn js_unlock(id: &str, key: &str) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
+    #[wasm_bindgen(js_name = load)]
+    fn js_load(page: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = save)]
+    fn js_save(page: &str, text: &str);
+    #[wasm_bindgen(js_name = clear)]
+    fn js_clear(page: &str);
+    #[wasm_bindgen(js_name = clearAll)]
+    fn js_clear_all();
+}
 
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.session_storage().ok().flatten()
+/// Opens this person's drafts kept in this tab, deleting the ones that have
+/// expired or do not open under `key`, and remembers the key for saving.
+/// Drafts of anyone else stay sealed (they expire on their own).
+pub async fn unlock(key: &DraftKey) {
+    if let Ok(promise) = js_unlock(&key.id, &key.key) {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
 }
 
 /// The stored draft of `page`, if any.
 pub fn load<F: DeserializeOwned>(page: &str) -> Option<F> {
-    crate::api::from_json(&load_text(page)?).ok()
+    crate::api::from_json(&js_load(page)?).ok()
 }
 
 /// Stores the draft of `page`.
 pub fn save<F: Serialize>(page: &str, form: &F) {
     if let Ok(text) = serde_json::to_string(form) {
-        save_text(page, &text);
-    }
-}
-
-// The storage half of `load` and `save`, not generic and not inlined: one
-// copy for every kind of draft (the bundle has a size budget).
-#[inline(never)]
-fn load_text(page: &str) -> Option<String> {
-    storage()?.get_item(&format!("{PREFIX}{page}")).ok()?
-}
-
-#[inline(never)]
-fn save_text(page: &str, text: &str) {
-    if let Some(storage) = storage() {
-        let _ = storage.set_item(&format!("{PREFIX}{page}"), text);
+        js_save(page, &text);
     }
 }
 
 /// Forgets the draft of `page`.
 pub fn clear(page: &str) {
-    if let Some(storage) = storage() {
-        let _ = storage.remove_item(&format!("{PREFIX}{page}"));
-    }
+    js_clear(page);
 }
 
-/// Forgets every draft (at sign-out: a shared computer keeps nothing).
+/// Forgets every draft kept in this tab, whoever typed it (at sign-out: a
+/// shared computer keeps nothing).
 pub fn clear_all() {
-    let Some(storage) = storage() else { return };
-    let len = storage.length().unwrap_or(0);
-    let keys: Vec<String> = (0..len)
-        .filter_map(|i| storage.key(i).ok().flatten())
-        .filter(|k| k.starts_with(PREFIX))
-        .collect();
-    for key in keys {
-        let _ = storage.remove_item(&key);
-    }
+    js_clear_all();
 }
 
 /// A form bound to its draft.
@@ -138,13 +147,64 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.session_storage().ok().flatten()
+    }
+
+    fn key(id: &str, byte: &str) -> DraftKey {
+        DraftKey {
+            id: id.to_owned(),
+            key: byte.repeat(32),
+        }
+    }
+
+    async fn settle() {
+        // Sealing runs in the background: let it finish.
+        let promise = js_sys::Promise::new(&mut |done, _| {
+            let _ = web_sys::window()
+                .expect("a window")
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&done, 50);
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
     #[test]
-    fn drafts_round_trip_and_clear() {
+    async fn drafts_are_sealed_and_open_only_for_their_person() {
+        clear_all();
+        unlock(&key("00000000000000aa", "11")).await;
+        save("unit", &vec!["Chiara Fontana".to_owned()]);
+        assert_eq!(
+            load::<Vec<String>>("unit"),
+            Some(vec!["Chiara Fontana".to_owned()])
+        );
+        settle().await;
+        let stored = storage()
+            .and_then(|s| s.get_item("gx.draft.00000000000000aa.unit").ok().flatten())
+            .expect("sealed in sessionStorage");
+        assert!(!stored.contains("Chiara"), "not in plain text: {stored}");
+        // Another person: nothing opens, and the sealed draft stays.
+        unlock(&key("00000000000000bb", "22")).await;
+        assert_eq!(load::<Vec<String>>("unit"), None);
+        // Someone presenting the first id with another key: deleted.
+        unlock(&key("00000000000000aa", "33")).await;
+        assert_eq!(load::<Vec<String>>("unit"), None);
+        save("unit", &vec!["x".to_owned()]);
+        settle().await;
+        unlock(&key("00000000000000aa", "11")).await;
+        assert_eq!(
+            load::<Vec<String>>("unit"),
+            None,
+            "a draft that does not open is gone"
+        );
         save("unit", &vec!["a".to_owned()]);
+        settle().await;
+        unlock(&key("00000000000000aa", "11")).await;
         assert_eq!(load::<Vec<String>>("unit"), Some(vec!["a".to_owned()]));
         clear("unit");
+        unlock(&key("00000000000000aa", "11")).await;
         assert_eq!(load::<Vec<String>>("unit"), None);
     }
 }

@@ -13,13 +13,15 @@
 //! - [`api`]: every HTTP call, with typed failures.
 //! - [`session`]: the session context.
 //! - [`i18n`]: Italian (default) and English.
-//! - [`drafts`]: form drafts in `sessionStorage`.
+//! - [`drafts`]: form drafts in `sessionStorage`, sealed per person.
+//! - [`desk`]: the tabs of a shared workstation follow each other.
 //! - [`components`]: prompts, gates, navigation, states.
 //! - [`pages`]: one file per page.
 //! - [`router`]: client-side navigation.
 
 pub mod api;
 pub mod components;
+pub mod desk;
 pub mod drafts;
 pub mod i18n;
 pub mod pages;
@@ -98,6 +100,7 @@ fn Shell() -> impl IntoView {
 #[component]
 fn SignedIn() -> impl IntoView {
     components::PatientDirectory::provide();
+    components::watch_idle(crate::session::use_session());
     let location = use_location();
     // Focus management: after a client-side navigation, move focus to the
     // page's main region so screen readers announce the new page.
@@ -153,7 +156,8 @@ fn route(path: String) -> impl IntoView {
     untrack(page)
 }
 
-fn focus_main() {
+/// Moves focus to the page's main region.
+pub(crate) fn focus_main() {
     if let Some(main) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id("main"))

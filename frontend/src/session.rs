@@ -2,7 +2,7 @@
 //! every view through context.
 
 use giponext_shared::FeatureId;
-use giponext_shared::session::{FeatureState, SessionInfo};
+use giponext_shared::session::{FeatureState, SessionInfo, SessionRemaining};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -36,6 +36,7 @@ impl SessionCtx {
         };
         provide_context(ctx);
         ctx.reload();
+        crate::desk::watch_other_tabs(ctx);
         ctx
     }
 
@@ -56,11 +57,48 @@ impl SessionCtx {
         }
         spawn_local(async move {
             let next = match api::session().await {
-                Ok(info) => SessionState::Ready(info),
+                Ok(info) => {
+                    // This person's drafts open before any form renders.
+                    if let Some(key) = &info.draft_key {
+                        crate::drafts::unlock(key).await;
+                    }
+                    self.heard(&info);
+                    SessionState::Ready(info)
+                }
                 Err(e) => SessionState::Failed(e),
             };
+            let first = self
+                .state
+                .with_untracked(|s| matches!(s, SessionState::Loading));
             self.state.set(next);
+            if first && self.shown_person().flatten().is_some() {
+                crate::desk::announce(crate::desk::SIGNED_IN);
+            }
         });
+    }
+
+    /// Records the time left that `info` carries.
+    pub fn heard(self, info: &SessionInfo) {
+        if let (Some(idle), Some(absolute)) = (info.idle_seconds_left, info.absolute_seconds_left) {
+            self.heard_left(SessionRemaining {
+                idle_seconds_left: idle,
+                absolute_seconds_left: absolute,
+            });
+        }
+    }
+
+    /// Records the time left as the backend just said.
+    pub fn heard_left(self, left: SessionRemaining) {
+        crate::components::heard_left(left);
+    }
+
+    /// Who this page shows, once the session is read (untracked): `None`
+    /// while loading, `Some(None)` signed out, else `sub` and tenant.
+    pub fn shown_person(self) -> Option<Option<(String, String)>> {
+        self.state.with_untracked(|s| match s {
+            SessionState::Ready(info) => Some(person(info)),
+            _ => None,
+        })
     }
 
     /// The session, once read (tracked).
@@ -104,4 +142,20 @@ pub fn current_path() -> String {
         .map(|w| w.location())
         .and_then(|l| Some(format!("{}{}", l.pathname().ok()?, l.search().ok()?)))
         .unwrap_or_else(|| "/".to_owned())
+}
+
+/// The person a session is of (`sub` and tenant), if signed in.
+pub fn person(info: &SessionInfo) -> Option<(String, String)> {
+    info.authenticated.then(|| {
+        (
+            info.user
+                .as_ref()
+                .map(|u| u.sub.clone())
+                .unwrap_or_default(),
+            info.tenant
+                .as_ref()
+                .map(|t| t.id.clone())
+                .unwrap_or_default(),
+        )
+    })
 }

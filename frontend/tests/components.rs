@@ -18,7 +18,8 @@ use giponext_console::pages::Reports;
 use giponext_console::session::SessionCtx;
 use giponext_shared::api::TenantRef;
 use giponext_shared::session::{
-    DeclinedScope, Problem, ProblemType, ScopesInfo, SessionInfo, SessionUser, feature_states,
+    DeclinedScope, DraftKey, Problem, ProblemType, ScopesInfo, SessionInfo, SessionUser,
+    feature_states,
 };
 use giponext_shared::{FeatureId, GrantedScopes, RegisteredScopes, Scope, ScopeSet};
 use leptos::mount::mount_to;
@@ -322,19 +323,47 @@ async fn navigation_keeps_every_section_and_marks_the_disabled_ones() {
     assert_eq!(patients.text_content().unwrap(), "Patients");
 }
 
+/// Waits for the background sealing of a draft (WebCrypto) to finish.
+async fn settle() {
+    let promise = js_sys::Promise::new(&mut |done, _| {
+        let _ = web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&done, 50);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 #[wasm_bindgen_test]
 async fn a_report_draft_survives_and_is_restored_with_a_notice() {
+    use giponext_console::drafts;
     let storage = web_sys::window()
         .unwrap()
         .session_storage()
         .unwrap()
         .unwrap();
-    storage
-        .set_item(
-            "gx.draft.medical-report",
-            r#"{"patient_id":"","title":"Visita cardiologica","body":"Paziente in buone condizioni."}"#,
-        )
-        .unwrap();
+    // Chiara's draft from an earlier visit, sealed under her key.
+    let chiara = DraftKey {
+        id: "00000000000000c1".into(),
+        key: "c1".repeat(32),
+    };
+    let stored_name = "gx.draft.00000000000000c1.medical-report";
+    drafts::clear_all();
+    drafts::unlock(&chiara).await;
+    drafts::save(
+        "medical-report",
+        &serde_json::json!({"patient_id": "", "title": "Visita cardiologica", "body": "Paziente in buone condizioni."}),
+    );
+    settle().await;
+    let sealed = storage
+        .get_item(stored_name)
+        .unwrap()
+        .expect("sealed draft stored");
+    assert!(
+        !sealed.contains("Visita"),
+        "sealed, not plain text: {sealed}"
+    );
+    // A new page of the same person: her drafts open before the form renders.
+    drafts::unlock(&chiara).await;
     let root = container("en");
     let info = session(essentials(), &[], ScopeSet::all());
     let _h = mount_to(root.clone(), move || {
@@ -357,24 +386,34 @@ async fn a_report_draft_survives_and_is_restored_with_a_notice() {
         ),
         "{text}"
     );
-    // Typing keeps the draft up to date.
+    // Typing keeps the draft up to date, sealed.
     title.set_value("Visita di controllo");
     let event = web_sys::Event::new("input").unwrap();
     title.dispatch_event(&event).unwrap();
     leptos::task::tick().await;
-    let stored = storage
-        .get_item("gx.draft.medical-report")
-        .unwrap()
-        .unwrap();
-    assert!(stored.contains("Visita di controllo"), "{stored}");
-    // Discarding clears it.
+    settle().await;
+    let stored = storage.get_item(stored_name).unwrap().unwrap();
+    assert_ne!(stored, sealed, "sealed again after the change");
+    assert!(!stored.contains("controllo"), "{stored}");
+    drafts::unlock(&chiara).await;
+    let reopened = drafts::load::<serde_json::Value>("medical-report").expect("opens for Chiara");
+    assert_eq!(reopened["title"], "Visita di controllo");
+    // Another person at the same browser: nothing opens.
+    drafts::unlock(&DraftKey {
+        id: "00000000000000d2".into(),
+        key: "d2".repeat(32),
+    })
+    .await;
+    assert_eq!(drafts::load::<serde_json::Value>("medical-report"), None);
+    // Discarding (as Chiara) clears it.
+    drafts::unlock(&chiara).await;
     let discard: web_sys::HtmlElement = all(&root, "[data-test='draft-restored'] button")
         .pop()
         .unwrap()
         .unchecked_into();
     discard.click();
     leptos::task::tick().await;
-    assert_eq!(storage.get_item("gx.draft.medical-report").unwrap(), None);
+    assert_eq!(storage.get_item(stored_name).unwrap(), None);
     assert_eq!(title.value(), "");
 }
 

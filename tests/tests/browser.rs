@@ -21,6 +21,8 @@ mod many_patients;
 mod tls_proxy;
 #[path = "browser/workflows.rs"]
 mod workflows;
+#[path = "browser/workstation.rs"]
+mod workstation;
 
 use giponext_shared::Scope;
 use giponext_shared::fiscal_code::FiscalCode;

@@ -152,14 +152,23 @@ pub fn Header() -> impl IntoView {
     let lang = expect_context::<LangCtx>();
     let info = move || session.info();
     let signing_out = RwSignal::new(false);
-    let sign_out = move |_| {
+    // Sign out forgets every draft of the tab; "Cambia utente" keeps them,
+    // sealed for their person (see `drafts`), for when they come back.
+    let leave = move |switch_user: bool| {
         signing_out.set(true);
         spawn_local(async move {
-            crate::drafts::clear_all();
-            let target = match api::logout().await {
+            if !switch_user {
+                crate::drafts::clear_all();
+            }
+            let target = match api::logout(switch_user).await {
                 Ok(answer) => answer.end_session_url.unwrap_or_else(|| "/".into()),
                 Err(_) => "/".into(),
             };
+            crate::desk::announce(if switch_user {
+                crate::desk::ENDED
+            } else {
+                crate::desk::SIGNED_OUT
+            });
             if let Some(w) = web_sys::window() {
                 let _ = w.location().assign(&target);
             }
@@ -193,8 +202,12 @@ pub fn Header() -> impl IntoView {
                     </select>
                 </label>
                 {move || info().filter(|i| i.authenticated).map(|_| view! {
+                    <button type="button" class="button small" data-test="switch-user"
+                        on:click=move |_| leave(true) disabled=move || signing_out.get()>
+                        {tr!("Cambia utente", "Switch user")}
+                    </button>
                     <button type="button" class="button small" data-test="sign-out"
-                        on:click=sign_out disabled=move || signing_out.get()>
+                        on:click=move |_| leave(false) disabled=move || signing_out.get()>
                         {tr!("Esci", "Sign out")}
                     </button>
                 })}

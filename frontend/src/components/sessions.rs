@@ -100,7 +100,10 @@ pub fn ConnectedSessions() -> impl IntoView {
     let act = move |method: &'static str, url: String, leaves: bool| {
         spawn_local(async move {
             match api::backend(method, &url).await {
-                Ok(_) if leaves => go_home(),
+                Ok(_) if leaves => {
+                    crate::desk::announce(crate::desk::SIGNED_OUT);
+                    go_home()
+                }
                 Ok(_) => load(),
                 Err(e) => state.set(Some(Err(e))),
             }

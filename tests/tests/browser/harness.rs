@@ -203,10 +203,10 @@ impl World {
         loop {
             if let Ok(list) = self.browser.find_all(Locator::Css(css)).await {
                 for e in list {
-                    if let Ok(text) = e.text().await {
-                        if text.contains(needle) {
-                            return Ok(text);
-                        }
+                    if let Ok(text) = e.text().await
+                        && text.contains(needle)
+                    {
+                        return Ok(text);
                     }
                 }
             }
@@ -313,6 +313,43 @@ impl World {
             )
             .await?;
         Ok(v)
+    }
+
+    /// What the tab's `sessionStorage` holds, as one JSON text.
+    pub async fn session_storage(&self) -> anyhow::Result<String> {
+        let v = self
+            .browser
+            .execute(
+                "return JSON.stringify(Object.assign({}, sessionStorage));",
+                vec![],
+            )
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `GET /api/session/remaining` from the page: `{idle_seconds_left,
+    /// absolute_seconds_left}`, or `{status}` when not 200.
+    pub async fn remaining(&self) -> anyhow::Result<serde_json::Value> {
+        let v = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/session/remaining', {credentials: 'same-origin'})\
+                   .then(async r => done(r.status === 200 ? await r.json() : {status: r.status}),\
+                         e => done({error: String(e)}));",
+                vec![],
+            )
+            .await?;
+        Ok(v)
+    }
+
+    /// The person walks away: the backend's session ends (idle timeout) and
+    /// so does the provider's (its cookies go), so the next sign-in at this
+    /// browser asks who is there.
+    pub async fn walk_away(&self) -> anyhow::Result<()> {
+        self.end_session_on_backend().await?;
+        self.browser.delete_all_cookies().await?;
+        Ok(())
     }
 
     /// The backend (its session store, for tests that end a session).
