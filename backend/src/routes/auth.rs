@@ -190,7 +190,19 @@ pub async fn login(
             );
         }
     };
-    let request = provider.authorization_request(requested, login_again);
+    let request = match provider.authorization_request(requested, login_again).await {
+        Ok(r) => r,
+        // Only a pushed request (RFC 9126) can fail here: the provider
+        // refused it or did not answer.
+        Err(e) => {
+            return refuse(
+                &headers,
+                AppError::SignInUnavailable(e.to_string()),
+                "Sign-in service unavailable",
+                "The sign-in service did not accept the sign-in request. Try again in a few seconds.",
+            );
+        }
+    };
     let login_id = Secret::random();
     let ttl = state.config.timings.login_ttl;
     let mut pending = crate::routes::pending::PendingSignIns::parse(
