@@ -136,25 +136,30 @@ fn is_pkce_challenge(s: &str) -> bool {
 fn take_pushed(
     state: &SandboxState,
     q: HashMap<String, String>,
-) -> Result<(HashMap<String, String>, bool), Response> {
+) -> Result<(HashMap<String, String>, bool), Box<Response>> {
     let Some(request_uri) = q.get("request_uri") else {
         return Ok((q, false));
     };
     if state.config.par == ParMode::Off {
         return Ok((q, false));
     }
-    let refused =
-        |why: &str| pages::error_page(StatusCode::BAD_REQUEST, "invalid_request_uri", why);
+    let refused = |why: &str| {
+        Box::new(pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_uri",
+            why,
+        ))
+    };
     let Some(client_id) = q.get("client_id") else {
         return Err(refused("manca il parametro client_id"));
     };
     let mut flows = state.account.flows();
     // Only the client that pushed it may use it: another client's attempt
     // does not spend it.
-    if !flows
+    if flows
         .pushed
         .get(request_uri)
-        .is_some_and(|p| &p.client_id == client_id)
+        .is_none_or(|p| &p.client_id != client_id)
     {
         return Err(refused(
             "la richiesta di autorizzazione è sconosciuta, già usata o di un'altra applicazione",
@@ -194,7 +199,7 @@ pub async fn authorize(
     };
     let (q, pushed) = match take_pushed(&state, q) {
         Ok(resolved) => resolved,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let get = |k: &str| q.get(k).map(String::as_str);
     let Some(client_id) = get("client_id") else {
