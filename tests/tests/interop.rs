@@ -8,7 +8,8 @@
 //! - `bff`: the product's backend in-process against the provider: partial,
 //!   incremental and refused consent, refresh with rotation, logout, and
 //!   every sign-in pushed (RFC 9126) to the provider configured to require
-//!   PAR.
+//!   PAR; against a provider applying OIDC Core §11 strictly, the missing
+//!   refresh token told and the next sign-in asking with `prompt=consent`.
 //!
 //! These tests need `node` and `npm`; `scripts/ensure-tools.sh interop`
 //! (called by the harness) installs them and the provider, and a failure

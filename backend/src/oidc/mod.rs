@@ -342,11 +342,14 @@ impl Provider {
     ///
     /// `login_again`: `prompt=login` (OpenID Connect Core §3.1.2.1), so the
     /// provider asks for the password even if its own session lingers
-    /// ("Cambia utente" on a shared workstation).
+    /// ("Cambia utente" on a shared workstation). `consent_again`:
+    /// `prompt=consent`, without which a provider applying OpenID Connect
+    /// Core §11 strictly issues no refresh token for `offline_access`.
     pub async fn authorization_request(
         &self,
         scopes: ScopeSet,
         login_again: bool,
+        consent_again: bool,
     ) -> Result<AuthorizationRequest, OidcError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self.client.authorize_url(
@@ -356,6 +359,9 @@ impl Provider {
         );
         if login_again {
             request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+        }
+        if consent_again {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Consent);
         }
         // `openidconnect` adds `openid` itself.
         for scope in scopes

@@ -631,3 +631,49 @@ async fn with_par_required_every_sign_in_is_pushed_and_still_grants_offline_acce
     assert!(format!("{error:#}").contains("BFF_PAR=off"), "{error:#}");
     s.shutdown().await;
 }
+
+/// OpenID Connect Core §11 applied strictly (the harness adds no
+/// `prompt=consent`): the first sign-in asks for `offline_access` and gets
+/// no refresh token; `/api/session` says so, and the next sign-in sends
+/// `prompt=consent` (in the pushed request), gets one and refreshes.
+#[tokio::test]
+async fn a_strict_provider_withholds_the_refresh_token_until_prompt_consent() {
+    let options = HarnessOptions {
+        strict_offline_access: true,
+        access_token_ttl: 3,
+        ..HarnessOptions::default()
+    };
+    let s = Setup::start(options, Duration::ZERO).await;
+    let done = s.login("", Consent::GrantAll).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let info = s.session().await;
+    assert!(info.authenticated);
+    assert!(
+        !info.scopes.granted.contains(Scope::OfflineAccess),
+        "{:?}",
+        info.scopes.granted
+    );
+    assert!(info.offline_access_withheld, "/api/session says so");
+
+    let done = s.login("", Consent::GrantAll).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let info = s.session().await;
+    assert!(
+        info.scopes.granted.contains(Scope::OfflineAccess),
+        "prompt=consent brought offline_access: {:?}",
+        info.scopes.granted
+    );
+    assert!(!info.offline_access_withheld);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let after = s.patients().await;
+    assert_eq!(after.status, 200, "refreshed after expiry: {}", after.body);
+    assert_eq!(
+        s.harness
+            .stats()
+            .await
+            .expect("stats")
+            .grants("refresh_token"),
+        1
+    );
+    s.shutdown().await;
+}
