@@ -98,6 +98,50 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ParSetting;
+    use crate::oidc::Metadata;
+
+    fn metadata(par: serde_json::Value) -> Metadata {
+        let mut doc = serde_json::json!({
+            "issuer": "https://id.example",
+            "authorization_endpoint": "https://id.example/authorize",
+            "token_endpoint": "https://id.example/token",
+            "jwks_uri": "https://id.example/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+        });
+        for (k, v) in par.as_object().into_iter().flatten() {
+            doc[k] = v.clone();
+        }
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn bff_par_off_is_a_problem_only_where_par_is_required() {
+        let offered = metadata(serde_json::json!({
+            "pushed_authorization_request_endpoint": "https://id.example/par",
+        }));
+        let required = metadata(serde_json::json!({
+            "pushed_authorization_request_endpoint": "https://id.example/par",
+            "require_pushed_authorization_requests": true,
+        }));
+        let required_without_endpoint = metadata(serde_json::json!({
+            "require_pushed_authorization_requests": true,
+        }));
+        assert!(Provider::check_metadata(&offered, ParSetting::Off).is_empty());
+        assert!(Provider::check_metadata(&required, ParSetting::Auto).is_empty());
+        let problems = Provider::check_metadata(&required, ParSetting::Off);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("BFF_PAR=off"), "{problems:?}");
+        let problems = Provider::check_metadata(&required_without_endpoint, ParSetting::Auto);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("pushed_authorization_request_endpoint"),
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn basic_credentials_are_form_encoded_first() {
