@@ -1,0 +1,239 @@
+//! Redis Cluster, as managed services shard it: three primaries made with
+//! `redis-cli --cluster create` and two backend instances; then a primary
+//! killed during a storm of calls, its replica taking over.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use giponext_bff::session::{RedisStore, SessionStore as _};
+use giponext_bff::types::SessionId;
+
+use crate::redis_cluster::RedisCluster;
+use crate::scaleout::{Cluster, one_refresh_for_500_concurrent_calls};
+use crate::scaleout_sessions::{
+    back_channel_logout_ends_the_session_on_every_instance,
+    connected_sessions_revoke_one_and_sign_out_everywhere,
+};
+use crate::support::Client;
+
+const TENANT: &str = "tenant-abc123";
+
+fn patients() -> String {
+    format!("tenants/{TENANT}/patients?limit=1")
+}
+
+/// Empties every primary (the next run's backends start afresh).
+async fn flush(cluster: &RedisCluster) {
+    let client = redis::cluster::ClusterClient::new(vec![
+        cluster
+            .url()
+            .replacen("redis+cluster://", "redis://", 1)
+            .split(',')
+            .next()
+            .unwrap()
+            .to_owned(),
+    ])
+    .unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_storm_connected_sessions_and_back_channel_logout_on_a_redis_cluster() {
+    let redis = Arc::new(RedisCluster::start(3, 0).await);
+    let url = redis.url();
+
+    let c = Cluster::start_on(redis.clone(), &url, None, 2, |_| {}).await;
+    let took = one_refresh_for_500_concurrent_calls(c).await;
+    eprintln!("refresh storm on a 3-primary Redis Cluster: {took:?}");
+
+    flush(&redis).await;
+    let c = Cluster::start_on(redis.clone(), &url, None, 2, |_| {}).await;
+    connected_sessions_revoke_one_and_sign_out_everywhere(c).await;
+
+    flush(&redis).await;
+    let c = Cluster::start_on(redis.clone(), &url, None, 2, |_| {}).await;
+    back_channel_logout_ends_the_session_on_every_instance(c).await;
+}
+
+/// The scripts of one name run in one slot, and fencing keeps its guarantee
+/// there: a late holder is refused after a newer one took the lock.
+#[tokio::test]
+async fn the_keys_of_one_session_share_a_slot_and_fencing_holds_on_a_cluster() {
+    let redis = RedisCluster::start(3, 0).await;
+    let store = RedisStore::connect(&redis.url())
+        .await
+        .unwrap()
+        .with_lease(Duration::from_millis(300));
+    let later = Utc::now() + chrono::Duration::minutes(5);
+    for n in 0..8 {
+        let key = format!("session:slot-test-{n}");
+        let old = store.lock(&key).await.unwrap();
+        assert!(old.put_fenced(&key, b"one".to_vec(), later).await.unwrap());
+        old.stop_renewing();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let new = store.lock(&key).await.unwrap();
+        assert!(new.fence() > old.fence());
+        assert!(
+            !old.put_fenced(&key, b"stale".to_vec(), later)
+                .await
+                .unwrap()
+        );
+        assert!(new.put_fenced(&key, b"two".to_vec(), later).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap().unwrap(), b"two");
+        // Every key the scripts touched is in the value's slot.
+        let slot = redis.primary_of(&format!("gx:{{{key}}}")).await;
+        for kind in ["lock:", "fence:", "fenced:"] {
+            assert_eq!(redis.primary_of(&format!("gx:{kind}{{{key}}}")).await, slot);
+        }
+    }
+}
+
+/// What one call of the storm saw.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: usize,
+    unavailable: usize,
+    other: Vec<String>,
+}
+
+/// Calls through both instances, one after another per task, until `stop`.
+async fn storm(c: Arc<Cluster<RedisCluster>>, stop: Arc<AtomicBool>, tasks: usize) -> Tally {
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (c, stop) = (c.clone(), stop.clone());
+        handles.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let mut i = t;
+            while !stop.load(Ordering::Relaxed) {
+                let seen = c.api(i % 2, &patients()).await;
+                i += 1;
+                match seen.status.as_u16() {
+                    200 => tally.ok += 1,
+                    503 if seen.json()["type"] == "session_unavailable"
+                        && !seen.header("retry-after").is_empty() =>
+                    {
+                        tally.unavailable += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    _ => tally.other.push(format!("{} {}", seen.status, seen.body)),
+                }
+            }
+            tally
+        }));
+    }
+    let mut all = Tally::default();
+    for h in handles {
+        let t = h.await.unwrap();
+        all.ok += t.ok;
+        all.unavailable += t.unavailable;
+        all.other.extend(t.other);
+    }
+    all
+}
+
+/// The tagged key of a session's record.
+fn record_key(id: &SessionId) -> String {
+    format!("gx:{{{}}}", id.store_key())
+}
+
+async fn replica_has(port: u16, key: &str) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    let _: Result<(), _> = redis::cmd("READONLY").query_async(&mut conn).await;
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async::<i64>(&mut conn)
+        .await
+        .is_ok_and(|n| n == 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_killed_during_a_storm_fails_over_with_503s_and_replicated_sessions_carry_on() {
+    let redis = RedisCluster::start(3, 1).await;
+    let url = redis.url();
+    let c = Cluster::start_on(redis, &url, None, 2, |_| {}).await;
+    c.login(0).await;
+    let kept = c.session_id();
+    let primary = c.redis.primary_of(&record_key(&kept)).await;
+    let replicas = c.redis.replicas_of(primary).await;
+    assert_eq!(replicas.len(), 1, "one replica per primary");
+    let replica = replicas[0];
+    let kept_key = record_key(&kept);
+    crate::redis_cluster::wait_until(Duration::from_secs(5), || replica_has(replica, &kept_key))
+        .await;
+
+    // A session written while the replica is paused and cut off (its
+    // link closed by the primary: a paused process would still find the
+    // stream in its socket buffer) lives on the primary only: the failover
+    // will lose it.
+    c.redis.signal(replica, "-STOP");
+    c.redis.drop_replicas_of(primary).await;
+    let mut tries = 0;
+    let lost = loop {
+        tries += 1;
+        assert!(tries < 30, "no sign-in landed on the primary");
+        let browser = Client::new(c.bffs[1].url());
+        c.login_as(&browser, 1).await;
+        let id = SessionId::from_cookie(&browser.session_cookie().unwrap()).unwrap();
+        if c.redis.primary_of(&record_key(&id)).await == primary {
+            break browser;
+        }
+    };
+
+    // The storm; the primary is killed 300 ms into it and its replica
+    // resumes (and takes over once the cluster agrees the primary failed).
+    let c = Arc::new(c);
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = tokio::spawn(storm(c.clone(), stop.clone(), 8));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = Instant::now();
+    c.redis.kill(primary);
+    c.redis.signal(replica, "-CONT");
+    // Over when the replica serves the slot and every live node agrees.
+    crate::redis_cluster::wait_until(Duration::from_secs(20), || async {
+        c.redis.try_primary_of(&kept_key).await == Some(replica)
+    })
+    .await;
+    c.redis.wait_ok().await;
+    let recovered = killed.elapsed();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let tally = storm.await.unwrap();
+    let c = Arc::into_inner(c).unwrap();
+    eprintln!(
+        "failover: cluster ok again {recovered:?} after the kill; storm saw {} ok, {} 503 session_unavailable, {} other",
+        tally.ok,
+        tally.unavailable,
+        tally.other.len()
+    );
+    assert!(tally.other.is_empty(), "{:?}", tally.other);
+    assert!(tally.ok > 0);
+
+    // The replicated session carries on, on both instances.
+    for via in [0, 1] {
+        assert!(c.session_via(via).await.authenticated, "instance {via}");
+        let seen = c.api(via, &patients()).await;
+        assert_eq!(seen.status, 200, "instance {via}: {}", seen.body);
+    }
+    // The lost one is asked to sign in again, cleanly; and can.
+    let seen = lost
+        .api(
+            reqwest::Method::GET,
+            &format!("{}/api/giponext/v2/{}", c.bffs[0].url(), patients()),
+            None,
+        )
+        .await;
+    assert_eq!(seen.status, 401, "{}", seen.body);
+    assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
+    assert!(!c.session_of(&lost, 1).await.authenticated);
+    c.login_as(&lost, 1).await;
+    assert!(c.session_of(&lost, 0).await.authenticated);
+    c.shutdown().await;
+}
