@@ -690,10 +690,44 @@ mod tests {
                 &[("BFF_FORWARDED_HEADER", "x-real-ip")],
                 "BFF_FORWARDED_HEADER",
             ),
+            (
+                &[(
+                    "BFF_SESSION_STORE",
+                    "rediss://u:p@redis.lan:6380/0#insecure",
+                )],
+                "BFF_SESSION_STORE",
+            ),
+            (
+                &[("BFF_SESSION_STORE", "redis://a:1,b:2")],
+                "BFF_SESSION_STORE",
+            ),
+            (
+                &[
+                    ("BFF_SESSION_STORE", "redis://redis.lan:6379/0"),
+                    ("BFF_REDIS_CA_FILE", "/etc/ssl/redis-ca.pem"),
+                ],
+                "BFF_REDIS_CA_FILE",
+            ),
         ];
         for (vars, var) in cases {
             assert_eq!(problem_vars(vars), vec![*var], "{vars:?}");
         }
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_named_without_its_password() {
+        let errors =
+            read(&[("BFF_SESSION_STORE", "rediss://gx:hunter2@redis.lan:port/0")]).unwrap_err();
+        let text: Vec<String> = errors.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].contains("BFF_SESSION_STORE"), "{text:?}");
+        assert!(!text[0].contains("hunter2"), "{text:?}");
+        let fine = read(&[(
+            "BFF_SESSION_STORE",
+            "redis+cluster://gx:hunter2@10.0.0.1:7000,10.0.0.2:7000",
+        )])
+        .unwrap();
+        assert!(!format!("{:?}", fine.session_store).contains("hunter2"));
     }
 
     #[test]
