@@ -336,6 +336,8 @@ struct SentinelConn {
     current: Arc<std::sync::Mutex<(redis::ConnectionAddr, ConnectionManager)>>,
     config: ConnectionManagerConfig,
     db: i64,
+    /// How many times this instance followed the primary to another node.
+    moves: Arc<AtomicU64>,
 }
 
 impl SentinelConn {
@@ -352,6 +354,7 @@ impl SentinelConn {
             current: Arc::new(std::sync::Mutex::new((addr, conn))),
             config,
             db,
+            moves: Arc::default(),
         })
     }
 
@@ -378,6 +381,7 @@ impl SentinelConn {
             Ok(conn) => {
                 tracing::warn!("the Redis primary moved (Sentinel failover): following it");
                 *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (addr, conn);
+                self.moves.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => tracing::warn!(error = %e, "connecting to the new Redis primary failed"),
         }
@@ -623,8 +627,15 @@ impl RedisStore {
         .await?;
         let epoch: Option<String> = query(&self.conn, redis::cmd("GET").arg(EPOCH_KEY)).await?;
         let epoch = epoch.ok_or_else(|| StoreError::new("redis: the epoch marker vanished"))?;
-        if !matches!(self.conn, Conn::Cluster(_)) {
-            return Ok(epoch);
+        match &self.conn {
+            Conn::Single(_) => return Ok(epoch),
+            // The same for a primary behind Sentinel: a session missing
+            // after this instance followed a failover may have been lost
+            // with the old primary (an instance started later cannot know).
+            Conn::Sentinel(s) => {
+                return Ok(format!("{epoch}@{}", s.moves.load(Ordering::Relaxed)));
+            }
+            Conn::Cluster(_) => {}
         }
         // On Cluster a failover loses what its primary had not yet
         // replicated, while the marker (in another shard, or replicated long

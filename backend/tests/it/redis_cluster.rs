@@ -472,3 +472,151 @@ impl Drop for TlsRedis {
         self.node.kill();
     }
 }
+
+/// A primary, one replica and one Sentinel watching them (quorum 1, the
+/// primary down after 500 ms), on loopback.
+pub struct RedisSentinel {
+    nodes: std::sync::Mutex<Vec<Node>>,
+    pub primary: u16,
+    pub replica: u16,
+    pub sentinel: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// The name Sentinel watches the test primary under.
+pub const SENTINEL_PRIMARY: &str = "gx-primary";
+
+impl RedisSentinel {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, replica, sentinel) = (free_port(), free_port(), free_port());
+        let server = |port: u16, extra: &[&str]| {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            let mut args: Vec<String> = [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--dir",
+                node_dir.to_str().unwrap(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            Node {
+                port,
+                child: Some(spawn(&args)),
+            }
+        };
+        let mut nodes = vec![server(primary, &[])];
+        nodes.push(server(
+            replica,
+            &["--replicaof", "127.0.0.1", &primary.to_string()],
+        ));
+        // Sentinel rewrites its configuration file: one of its own.
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "bind 127.0.0.1\nport {sentinel}\ndir {}\n\
+                 sentinel monitor {SENTINEL_PRIMARY} 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds {SENTINEL_PRIMARY} 500\n\
+                 sentinel failover-timeout {SENTINEL_PRIMARY} 5000\n\
+                 sentinel parallel-syncs {SENTINEL_PRIMARY} 1\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        nodes.push(Node {
+            port: sentinel,
+            child: Some(spawn(&[
+                conf.to_str().unwrap().to_owned(),
+                "--sentinel".to_owned(),
+            ])),
+        });
+        let this = RedisSentinel {
+            nodes: std::sync::Mutex::new(nodes),
+            primary,
+            replica,
+            sentinel,
+            _dir: dir,
+        };
+        // Up when the replica is in sync and Sentinel knows it.
+        wait_until(Duration::from_secs(15), || async {
+            let Some(mut conn) = node_conn(replica).await else {
+                return false;
+            };
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !info.contains("master_link_status:up") {
+                return false;
+            }
+            let Some(mut s) = node_conn(sentinel).await else {
+                return false;
+            };
+            let replicas: redis::Value = match redis::cmd("SENTINEL")
+                .arg("REPLICAS")
+                .arg(SENTINEL_PRIMARY)
+                .query_async(&mut s)
+                .await
+            {
+                Ok(v) => v,
+                Err(_) => return false,
+            };
+            matches!(&replicas, redis::Value::Array(a) if !a.is_empty())
+        })
+        .await;
+        this
+    }
+
+    /// `redis+sentinel://127.0.0.1:{sentinel}/gx-primary/0`.
+    pub fn url(&self) -> String {
+        format!(
+            "redis+sentinel://127.0.0.1:{}/{SENTINEL_PRIMARY}/0",
+            self.sentinel
+        )
+    }
+
+    /// The port of the primary Sentinel names now.
+    pub async fn current_primary(&self) -> Option<u16> {
+        let mut conn = node_conn(self.sentinel).await?;
+        let addr: Vec<String> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(SENTINEL_PRIMARY)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        addr.get(1)?.parse().ok()
+    }
+
+    /// Kills the node on `port` (as a crash would).
+    pub fn kill(&self, port: u16) {
+        let mut nodes = self.nodes.lock().unwrap();
+        nodes.iter_mut().find(|n| n.port == port).unwrap().kill();
+    }
+
+    /// The process id of the node on `port`.
+    pub fn pid(&self, port: u16) -> u32 {
+        let nodes = self.nodes.lock().unwrap();
+        let node = nodes.iter().find(|n| n.port == port).unwrap();
+        node.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let nodes = self.nodes.get_mut().unwrap_or_else(|p| p.into_inner());
+        for node in nodes {
+            node.kill();
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Redis Cluster, as managed services shard it: three primaries made with
 //! `redis-cli --cluster create` and two backend instances; then a primary
-//! killed during a storm of calls, its replica taking over.
+//! killed during a storm of calls, its replica taking over; and the same
+//! failover with a primary behind Sentinel.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use chrono::Utc;
 use giponext_bff::session::{RedisStore, SessionStore as _};
 use giponext_bff::types::SessionId;
 
-use crate::redis_cluster::RedisCluster;
+use crate::redis_cluster::{RedisCluster, RedisSentinel};
 use crate::scaleout::{Cluster, one_refresh_for_500_concurrent_calls};
 use crate::scaleout_sessions::{
     back_channel_logout_ends_the_session_on_every_instance,
@@ -100,7 +101,11 @@ struct Tally {
 }
 
 /// Calls through both instances, one after another per task, until `stop`.
-async fn storm(c: Arc<Cluster<RedisCluster>>, stop: Arc<AtomicBool>, tasks: usize) -> Tally {
+async fn storm<R: Send + Sync + 'static>(
+    c: Arc<Cluster<R>>,
+    stop: Arc<AtomicBool>,
+    tasks: usize,
+) -> Tally {
     let mut handles = Vec::new();
     for t in 0..tasks {
         let (c, stop) = (c.clone(), stop.clone());
@@ -235,5 +240,85 @@ async fn a_primary_killed_during_a_storm_fails_over_with_503s_and_replicated_ses
     assert!(!c.session_of(&lost, 1).await.authenticated);
     c.login_as(&lost, 1).await;
     assert!(c.session_of(&lost, 0).await.authenticated);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn behind_sentinel_the_backends_follow_the_primary_through_a_failover_during_a_storm() {
+    let redis = RedisSentinel::start().await;
+    let url = redis.url();
+    let c = Cluster::start_on(redis, &url, None, 2, |_| {}).await;
+    c.login(0).await;
+    let (primary, replica) = (c.redis.primary, c.redis.replica);
+    let kept_key = format!("gx:{}", c.session_id().store_key());
+    crate::redis_cluster::wait_until(Duration::from_secs(5), || replica_has(replica, &kept_key))
+        .await;
+
+    // A session the replica never gets (its link cut while it is paused).
+    let pid = c.redis.pid(replica);
+    let stop_replica = |signal: &str| {
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    stop_replica("-STOP");
+    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{primary}/"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let lost = Client::new(c.bffs[1].url());
+    c.login_as(&lost, 1).await;
+
+    let c = Arc::new(c);
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = tokio::spawn(storm(c.clone(), stop.clone(), 8));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = Instant::now();
+    c.redis.kill(primary);
+    stop_replica("-CONT");
+    crate::redis_cluster::wait_until(Duration::from_secs(20), || async {
+        c.redis.current_primary().await == Some(replica)
+    })
+    .await;
+    let promoted = killed.elapsed();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let tally = storm.await.unwrap();
+    let c = Arc::into_inner(c).unwrap();
+    eprintln!(
+        "sentinel failover: replica promoted {promoted:?} after the kill; storm saw {} ok, {} 503 session_unavailable, {} other",
+        tally.ok,
+        tally.unavailable,
+        tally.other.len()
+    );
+    assert!(tally.other.is_empty(), "{:?}", tally.other);
+    assert!(tally.ok > 0);
+
+    for via in [0, 1] {
+        assert!(c.session_via(via).await.authenticated, "instance {via}");
+        let seen = c.api(via, &patients()).await;
+        assert_eq!(seen.status, 200, "instance {via}: {}", seen.body);
+    }
+    let seen = lost
+        .api(
+            reqwest::Method::GET,
+            &format!("{}/api/giponext/v2/{}", c.bffs[0].url(), patients()),
+            None,
+        )
+        .await;
+    assert_eq!(seen.status, 401, "{}", seen.body);
+    assert_eq!(seen.json()["type"], "reauth_required", "{}", seen.body);
+    c.login_as(&lost, 0).await;
+    assert!(c.session_of(&lost, 1).await.authenticated);
     c.shutdown().await;
 }
