@@ -447,6 +447,8 @@ fn connect_error(e: &redis::RedisError, settings: &RedisSettings) -> StoreError 
         || lower.contains("wrongpass")
         || lower.contains("noauth")
         || lower.contains("invalid username-password")
+        // The Cluster client wraps the refusal in an I/O error.
+        || lower.contains("authentication failed")
     {
         format!(
             "Redis refused the user name or password (check the ACL user and its password): {}",
