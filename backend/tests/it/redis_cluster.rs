@@ -52,18 +52,34 @@ async fn cluster_info(port: u16) -> Option<String> {
 /// on loopback; `cluster-node-timeout` 1 s so a failover takes seconds.
 pub struct RedisCluster {
     nodes: std::sync::Mutex<Vec<Node>>,
+    /// The nodes' TLS ports, for a cluster started with TLS.
+    tls_ports: Vec<u16>,
     _dir: tempfile::TempDir,
 }
 
 impl RedisCluster {
     pub async fn start(primaries: usize, replicas: usize) -> Self {
+        Self::start_with(primaries, replicas, None).await
+    }
+
+    /// Like [`RedisCluster::start`], the nodes also speaking TLS (to clients
+    /// on `tls_ports`, and among themselves) with `ca`'s certificate, and
+    /// the ACL user [`ACL_USER`] the only one allowed the `gx:` keys (the
+    /// `default` user, which the test's own plain connections use, is kept
+    /// off them).
+    pub async fn start_tls(primaries: usize, ca: &TestCa) -> Self {
+        Self::start_with(primaries, 0, Some(ca)).await
+    }
+
+    async fn start_with(primaries: usize, replicas: usize, tls: Option<&TestCa>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
+        let mut tls_ports = Vec::new();
         for _ in 0..primaries * (1 + replicas) {
             let port = free_port();
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node_dir).unwrap();
-            let args: Vec<String> = [
+            let mut args: Vec<String> = [
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -78,6 +94,10 @@ impl RedisCluster {
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
+                // The bus port named, not port + 10000: a free port above
+                // 55535 would put it past 65535 and the node would not start.
+                "--cluster-port",
+                &free_port().to_string(),
                 "--cluster-node-timeout",
                 "1000",
                 // A replica that lost sight of its primary a while ago still
@@ -88,6 +108,38 @@ impl RedisCluster {
             .iter()
             .map(|s| s.to_string())
             .collect();
+            if let Some(ca) = tls {
+                let tls_port = free_port();
+                tls_ports.push(tls_port);
+                let file = |name: &str| ca.dir.path().join(name).to_str().unwrap().to_owned();
+                args.extend([
+                    "--tls-port".into(),
+                    tls_port.to_string(),
+                    "--tls-cert-file".into(),
+                    file("server.pem"),
+                    "--tls-key-file".into(),
+                    file("server.key"),
+                    "--tls-ca-cert-file".into(),
+                    file("ca.pem"),
+                    "--tls-auth-clients".into(),
+                    "no".into(),
+                    "--tls-cluster".into(),
+                    "yes".into(),
+                    "--user".into(),
+                    "default".into(),
+                    "on".into(),
+                    "nopass".into(),
+                    "~test:*".into(),
+                    "+@all".into(),
+                    "--user".into(),
+                    ACL_USER.into(),
+                    "on".into(),
+                    format!(">{ACL_PASSWORD}"),
+                    "~gx:*".into(),
+                    "+@all".into(),
+                    "-@dangerous".into(),
+                ]);
+            }
             nodes.push(Node {
                 port,
                 child: Some(spawn(&args)),
@@ -103,7 +155,15 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
+        let mut create = Command::new("redis-cli");
+        let addrs: Vec<String> = match tls {
+            None => addrs,
+            Some(ca) => {
+                create.arg("--tls").arg("--cacert").arg(ca.ca_file());
+                tls_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect()
+            }
+        };
+        let out = create
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -118,6 +178,7 @@ impl RedisCluster {
         );
         let cluster = RedisCluster {
             nodes: std::sync::Mutex::new(nodes),
+            tls_ports,
             _dir: dir,
         };
         cluster.wait_ok().await;
@@ -160,6 +221,17 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// `rediss+cluster://user:password@...` with every TLS port as a seed,
+    /// `password` in place of the ACL user's.
+    pub fn tls_url_with(&self, password: &str) -> String {
+        let seeds: Vec<String> = self
+            .tls_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("rediss+cluster://{ACL_USER}:{password}@{}", seeds.join(","))
     }
 
     /// The port of the primary serving `key` now.
@@ -305,7 +377,9 @@ where
     }
 }
 
-/// A test CA and a certificate for `localhost` and 127.0.0.1 it signed.
+/// A test CA and a certificate for `localhost` and 127.0.0.1 it signed
+/// (for clientAuth too: the nodes of a TLS Cluster present it to each
+/// other on the cluster bus, and without it they never join).
 pub struct TestCa {
     pub dir: tempfile::TempDir,
 }
@@ -363,7 +437,7 @@ impl TestCa {
         std::fs::write(
             d.join("server.ext"),
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .unwrap();
         openssl(

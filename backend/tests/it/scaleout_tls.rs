@@ -6,7 +6,7 @@ use giponext_bff::Config;
 use giponext_bff::config::{RedisUrl, StoreLocation};
 use giponext_bff::session::{RedisSettings, RedisStore, RedisTarget};
 
-use crate::redis_cluster::{ACL_PASSWORD, TlsRedis};
+use crate::redis_cluster::{ACL_PASSWORD, RedisCluster, TestCa, TlsRedis};
 use crate::redis_server::free_port;
 use crate::scaleout::Cluster;
 
@@ -89,5 +89,32 @@ async fn rediss_with_an_acl_user_works_and_bad_credentials_or_certificates_say_s
     assert_clear(&error, "BFF_SESSION_STORE", ACL_PASSWORD);
     assert_clear(&error, "cannot reach Redis", ACL_PASSWORD);
     eprintln!("unreachable store: {error}");
+    c.shutdown().await;
+}
+
+/// A Cluster over TLS (clients and the cluster bus) with an ACL user, as
+/// managed services offer it: `rediss+cluster://` with the private CA.
+#[tokio::test]
+async fn rediss_cluster_with_an_acl_user_and_a_private_ca() {
+    let ca = TestCa::generate();
+    let redis = RedisCluster::start_tls(3, &ca).await;
+    let url = redis.tls_url_with(ACL_PASSWORD);
+    let c = Cluster::start_on(redis, &url, Some(ca.ca_file()), 2, |_| {}).await;
+    c.login(0).await;
+    for via in [0, 1] {
+        let seen = c
+            .api(via, &format!("tenants/{TENANT}/patients?limit=1"))
+            .await;
+        assert_eq!(seen.status, 200, "instance {via}: {}", seen.body);
+    }
+    let wrong = "Wrong-cluster-pw-9b1";
+    let error = connect(&c.redis.tls_url_with(wrong), Some(ca.ca_file()))
+        .await
+        .unwrap_err();
+    eprintln!("cluster, wrong password: {error}");
+    assert_clear(&error, "user name or password", wrong);
+    let error = connect(&url, None).await.unwrap_err();
+    eprintln!("cluster, untrusted certificate: {error}");
+    assert_clear(&error, "certificate", ACL_PASSWORD);
     c.shutdown().await;
 }
