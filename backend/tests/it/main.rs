@@ -13,6 +13,8 @@ mod gaps;
 mod idle_and_drafts;
 mod proxy;
 #[cfg(feature = "embedded-sandbox")]
+mod redis_cluster;
+#[cfg(feature = "embedded-sandbox")]
 mod redis_server;
 mod refresh;
 #[cfg(feature = "embedded-sandbox")]
@@ -20,11 +22,15 @@ mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout;
 #[cfg(feature = "embedded-sandbox")]
+mod scaleout_cluster;
+#[cfg(feature = "embedded-sandbox")]
 mod scaleout_faults;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_process;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_sessions;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_tls;
 mod static_files;
 mod store_lock;
 #[cfg(feature = "embedded-sandbox")]
