@@ -2,7 +2,8 @@
 //! cluster-wide refresh lock.
 //!
 //! Keys live under the `gx:` prefix and expire in Redis itself (`SET ...
-//! PXAT`), so no purge runs. Values arrive sealed by [`super::Sealer`]
+//! PXAT`), so no purge runs; a session's grant is still revoked when it
+//! expires ([`afterlife`]). Values arrive sealed by [`super::Sealer`]
 //! exactly as for SQLite: Redis never sees a token.
 //!
 //! # Shapes
@@ -44,6 +45,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
 use super::redis_target::{RedisShape, RedisTarget};
 use super::store::{SessionStore, StoreError};
+
+mod afterlife;
 
 /// Key prefix of everything this backend writes.
 const PREFIX: &str = "gx:";
@@ -164,6 +167,12 @@ impl Keys {
     /// The fencing value that wrote the value stored under `k`.
     fn fenced(&self, k: &str) -> String {
         self.of("fenced:", k)
+    }
+
+    /// The copy of an expired session's record kept for its revocation
+    /// ([`afterlife`]).
+    fn ended(&self, k: &str) -> String {
+        self.of("ended:", k)
     }
 }
 
@@ -826,8 +835,19 @@ impl Lease {
         .await?;
         if written != 1 {
             self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
         }
-        Ok(written == 1)
+        if afterlife::revocable(k) {
+            afterlife::remember(
+                &self.conn,
+                &self.keys,
+                k,
+                &value,
+                expires_at.timestamp_millis(),
+            )
+            .await?;
+        }
+        Ok(true)
     }
 }
 
@@ -868,15 +888,19 @@ impl SessionStore for RedisStore {
         if at <= Utc::now().timestamp_millis() {
             return self.delete(k).await;
         }
-        query(
+        let () = query(
             &self.conn,
             redis::cmd("SET")
                 .arg(self.keys.value(k))
-                .arg(value)
+                .arg(&value)
                 .arg("PXAT")
                 .arg(at),
         )
-        .await
+        .await?;
+        if afterlife::revocable(k) {
+            afterlife::remember(&self.conn, &self.keys, k, &value, at).await?;
+        }
+        Ok(())
     }
 
     async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -884,17 +908,36 @@ impl SessionStore for RedisStore {
     }
 
     async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        query(&self.conn, redis::cmd("GETDEL").arg(self.keys.value(k))).await
+        let taken = query(&self.conn, redis::cmd("GETDEL").arg(self.keys.value(k))).await?;
+        if afterlife::revocable(k) {
+            afterlife::forget(&self.conn, &self.keys, k).await?;
+        }
+        Ok(taken)
     }
 
     async fn delete(&self, k: &str) -> Result<(), StoreError> {
         let _: i64 = query(&self.conn, redis::cmd("DEL").arg(self.keys.value(k))).await?;
+        if afterlife::revocable(k) {
+            afterlife::forget(&self.conn, &self.keys, k).await?;
+        }
         Ok(())
     }
 
     async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
-        // Redis expires keys itself.
+        // Redis expires keys itself (expired sessions' grants: `take_expired`).
         Ok(0)
+    }
+
+    async fn take_expired(
+        &self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if prefix != afterlife::REVOCABLE {
+            return Ok(Vec::new());
+        }
+        afterlife::take_due(&self.conn, &self.keys, now.timestamp_millis(), limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
