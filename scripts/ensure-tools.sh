@@ -165,11 +165,14 @@ apt_install() {
 
 ensure_redis() {
     # The backend's scale-out tests start their own redis-server on a free
-    # loopback port.
-    if command -v redis-server >/dev/null 2>&1; then
+    # loopback port: plain, with TLS (Debian builds it with TLS; openssl
+    # makes the test certificate), as a Cluster (`redis-cli --cluster
+    # create`, from redis-tools) and as Sentinel (`redis-server --sentinel`).
+    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
+        && command -v openssl >/dev/null 2>&1; then
         return
     fi
-    apt_install redis-server
+    apt_install redis-server redis-tools openssl
 }
 
 ensure_wrk() {

@@ -15,7 +15,7 @@ use giponext_shared::{RegisteredScopes, Scope, ScopeSet};
 use url::Url;
 
 use crate::client_addr::{ForwardedHeader, TrustedProxies};
-use crate::session::SessionKey;
+use crate::session::{RedisTarget, SessionKey};
 use crate::types::{Secret, TenantId};
 
 /// Where the OpenID provider and the API are.
@@ -62,7 +62,10 @@ pub enum StoreLocation {
     File(PathBuf),
     /// In memory (tests; sessions die with the process).
     Memory,
-    /// A Redis server shared by several instances (`redis://host:port/db`).
+    /// Redis shared by several instances: one server (`redis://host:port/db`,
+    /// `rediss://` for TLS), Cluster (`redis+cluster://h1:p1,h2:p2`) or
+    /// Sentinel (`redis+sentinel://s1:p1,s2:p2/primary-name`); see
+    /// [`crate::session::redis_target`].
     Redis(RedisUrl),
 }
 
@@ -72,13 +75,8 @@ pub struct RedisUrl(pub String);
 
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match Url::parse(&self.0) {
-            Ok(mut url) => {
-                if url.password().is_some() {
-                    let _ = url.set_password(Some("redacted"));
-                }
-                write!(f, "RedisUrl({url})")
-            }
+        match RedisTarget::parse(&self.0) {
+            Ok(target) => write!(f, "RedisUrl({target:?})"),
             Err(_) => f.write_str("RedisUrl(<unparsable>)"),
         }
     }
@@ -145,6 +143,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `BFF_SESSION_STORE`.
     pub session_store: StoreLocation,
+    /// `BFF_REDIS_CA_FILE`: the PEM certificate of the private CA that signed
+    /// the Redis server's certificate (`rediss://`), trusted instead of the
+    /// system's roots.
+    pub redis_ca_file: Option<PathBuf>,
     /// `BFF_SESSION_KEY`; `None` in development: a generated key kept next to
     /// the store (or in memory for an in-memory store).
     pub session_key: Option<SessionKey>,
@@ -206,6 +208,7 @@ impl Config {
             public_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             session_store: StoreLocation::Memory,
+            redis_ca_file: None,
             session_key: Some(SessionKey::generate()),
             static_dir: PathBuf::from("frontend/dist"),
             timings: Timings {
@@ -333,12 +336,37 @@ impl Config {
 
         let session_store = match lookup("BFF_SESSION_STORE").as_deref() {
             Some(":memory:") => StoreLocation::Memory,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Some(url) if crate::session::redis_target::is_redis(url) => {
+                // The message never repeats the value: it may hold a password.
+                if let Err(e) = RedisTarget::parse(url) {
+                    problem("BFF_SESSION_STORE", e);
+                }
                 StoreLocation::Redis(RedisUrl(url.to_owned()))
             }
             Some(path) => StoreLocation::File(PathBuf::from(path)),
             None => StoreLocation::File(PathBuf::from("var/bff-sessions.sqlite3")),
         };
+        let redis_ca_file = lookup("BFF_REDIS_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &redis_ca_file {
+            match &session_store {
+                StoreLocation::Redis(url) if !url.0.starts_with("rediss") => problem(
+                    "BFF_REDIS_CA_FILE",
+                    "is set but BFF_SESSION_STORE is not TLS (rediss://...)".into(),
+                ),
+                StoreLocation::Redis(_) => {
+                    if let Err(e) = std::fs::metadata(path) {
+                        problem(
+                            "BFF_REDIS_CA_FILE",
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                    }
+                }
+                _ => problem(
+                    "BFF_REDIS_CA_FILE",
+                    "is set but BFF_SESSION_STORE is not Redis".into(),
+                ),
+            }
+        }
         let session_key = match lookup("BFF_SESSION_KEY") {
             Some(v) => match SessionKey::from_base64(&v) {
                 Ok(k) => Some(k),
@@ -453,6 +481,7 @@ impl Config {
             public_url,
             listen,
             session_store,
+            redis_ca_file,
             session_key,
             static_dir: lookup("BFF_STATIC_DIR")
                 .map(PathBuf::from)
@@ -696,10 +725,44 @@ mod tests {
                 "BFF_FORWARDED_HEADER",
             ),
             (&[("BFF_PAR", "required")], "BFF_PAR"),
+            (
+                &[(
+                    "BFF_SESSION_STORE",
+                    "rediss://u:p@redis.lan:6380/0#insecure",
+                )],
+                "BFF_SESSION_STORE",
+            ),
+            (
+                &[("BFF_SESSION_STORE", "redis://a:1,b:2")],
+                "BFF_SESSION_STORE",
+            ),
+            (
+                &[
+                    ("BFF_SESSION_STORE", "redis://redis.lan:6379/0"),
+                    ("BFF_REDIS_CA_FILE", "/etc/ssl/redis-ca.pem"),
+                ],
+                "BFF_REDIS_CA_FILE",
+            ),
         ];
         for (vars, var) in cases {
             assert_eq!(problem_vars(vars), vec![*var], "{vars:?}");
         }
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_named_without_its_password() {
+        let errors =
+            read(&[("BFF_SESSION_STORE", "rediss://gx:hunter2@redis.lan:port/0")]).unwrap_err();
+        let text: Vec<String> = errors.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].contains("BFF_SESSION_STORE"), "{text:?}");
+        assert!(!text[0].contains("hunter2"), "{text:?}");
+        let fine = read(&[(
+            "BFF_SESSION_STORE",
+            "redis+cluster://gx:hunter2@10.0.0.1:7000,10.0.0.2:7000",
+        )])
+        .unwrap();
+        assert!(!format!("{:?}", fine.session_store).contains("hunter2"));
     }
 
     #[test]

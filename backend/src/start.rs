@@ -209,7 +209,7 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         StoreLocation::Memory => Sessions::new(cached_sqlite(SqliteStore::in_memory()?), &key),
         StoreLocation::File(path) => Sessions::new(cached_sqlite(SqliteStore::open(path)?), &key),
         StoreLocation::Redis(url) => Sessions::clustered(
-            RedisStore::connect(&url.0)
+            RedisStore::connect_with(&redis_settings(url, &config)?)
                 .await
                 .context("BFF_SESSION_STORE: cannot connect to Redis")?
                 .with_lease(config.timings.refresh_lease),
@@ -433,6 +433,21 @@ fn load_or_create_dev_key(path: &Path) -> anyhow::Result<SessionKey> {
     Ok(key)
 }
 
+/// The Redis connection settings of `BFF_SESSION_STORE` and
+/// `BFF_REDIS_CA_FILE` (the error never repeats the URL: it may hold a
+/// password).
+fn redis_settings(
+    url: &crate::config::RedisUrl,
+    config: &Config,
+) -> anyhow::Result<crate::session::RedisSettings> {
+    let target = crate::session::RedisTarget::parse(&url.0)
+        .map_err(|e| anyhow::anyhow!("BFF_SESSION_STORE: {e}"))?;
+    Ok(crate::session::RedisSettings {
+        target,
+        ca_file: config.redis_ca_file.clone(),
+    })
+}
+
 /// Validates the configuration from the environment and the provider;
 /// returns every problem, each naming its variable.
 pub async fn check_config() -> Vec<String> {
@@ -446,6 +461,16 @@ pub async fn check_config() -> Vec<String> {
 /// code flow, token endpoint, registered scopes offered, PAR when required.
 pub async fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
+    if let StoreLocation::Redis(url) = &config.session_store {
+        match redis_settings(url, config) {
+            Err(e) => problems.push(e.to_string()),
+            Ok(settings) => {
+                if let Err(e) = RedisStore::connect_with(&settings).await {
+                    problems.push(format!("BFF_SESSION_STORE: cannot connect to Redis: {e}"));
+                }
+            }
+        }
+    }
     match &config.upstream {
         Upstream::Embedded => {
             if cfg!(not(feature = "embedded-sandbox")) {

@@ -547,3 +547,32 @@ async fn a_session_store_outage_is_a_retryable_message() {
     retry.click();
     assert!(retried.get_untracked());
 }
+
+#[wasm_bindgen_test]
+async fn a_centre_no_longer_allowed_is_told_in_the_consoles_language() {
+    // The backend's own title is English; the console says it in Italian.
+    let root = container("it");
+    let info = session(essentials(), &[], ScopeSet::all());
+    let failure = Failure::Problem(Problem {
+        kind: ProblemType::TenantNotAllowed,
+        title: "Medical centre not enabled".into(),
+        status: 403,
+        detail: Some("Your medical centre is not enabled on this installation of GipoNext Connect; ask your administrator.".into()),
+        scope: None,
+        feature: None,
+        grant_url: None,
+        login_url: None,
+        retry_after: None,
+    });
+    let _h = mount_to(root.clone(), move || {
+        provide_lang();
+        SessionCtx::provide_fixed(info.clone());
+        view! { <FailureView failure=failure.clone()/> }
+    });
+    let text = root.text_content().unwrap();
+    assert!(
+        text.contains("Il tuo centro medico non è abilitato qui: chiedi all'amministratore."),
+        "{text}"
+    );
+    assert!(!text.contains("Medical centre"), "{text}");
+}

@@ -11,6 +11,7 @@ pub mod cached;
 mod crypto;
 pub mod index;
 pub mod redis;
+pub mod redis_target;
 mod store;
 
 use std::collections::HashMap;
@@ -24,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use cached::CachedStore;
 pub use crypto::{DraftKeys, OpenError, Sealer, SessionKey};
-pub use redis::{Lease, RedisStore};
+pub use redis::{Lease, RedisSettings, RedisStore};
+pub use redis_target::{RedisShape, RedisTarget};
 pub use store::{SessionStore, SqliteStore, StoreError};
 
 use crate::types::{ReturnTo, Secret, SessionId, secret_serde};

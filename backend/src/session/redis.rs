@@ -2,8 +2,20 @@
 //! cluster-wide refresh lock.
 //!
 //! Keys live under the `gx:` prefix and expire in Redis itself (`SET ...
-//! PXAT`), so no purge runs. Values arrive sealed by [`super::Sealer`]
+//! PXAT`), so no purge runs; a session's grant is still revoked when it
+//! expires ([`afterlife`]). Values arrive sealed by [`super::Sealer`]
 //! exactly as for SQLite: Redis never sees a token.
+//!
+//! # Shapes
+//! One server (`redis://`, `rediss://`), Redis Cluster and a primary behind
+//! Sentinel ([`super::redis_target`]). On Cluster every key a script touches
+//! for one name (a session, a user's index) carries the name as a hash tag,
+//! `gx:{session:…}`, `gx:lock:{session:…}`, `gx:fence:{session:…}`,
+//! `gx:fenced:{session:…}`, so they live in one slot and the scripts run
+//! there (a script over several slots is refused with CROSSSLOT). On one
+//! server and with Sentinel the keys stay as they always were (no braces):
+//! an instance of an older release, still running during a rolling upgrade,
+//! then locks the very same keys as the new one, so a refresh stays single.
 //!
 //! # Security
 //! The refresh lock is a lease (`SET NX PX` with a random value, RFC 9700
@@ -29,9 +41,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
+use super::redis_target::{RedisShape, RedisTarget};
 use super::store::{SessionStore, StoreError};
+
+mod afterlife;
 
 /// Key prefix of everything this backend writes.
 const PREFIX: &str = "gx:";
@@ -91,10 +106,12 @@ pub fn render_lock_stats(stats: &LockStats) -> String {
     )
 }
 
-/// Sessions in Redis (`BFF_SESSION_STORE=redis://host:port/db`).
+/// Sessions in Redis (`BFF_SESSION_STORE=redis://host:port/db`, or TLS,
+/// Cluster, Sentinel: [`super::redis_target`]).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
+    keys: Keys,
     lease: Duration,
     stats: Arc<LockStats>,
     epoch: Arc<std::sync::Mutex<Epoch>>,
@@ -116,22 +133,47 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn key(k: &str) -> String {
-    format!("{PREFIX}{k}")
+/// The names of the keys of one stored name (a session, a user's index):
+/// with hash tags on Cluster (see the module doc), without elsewhere.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    tagged: bool,
 }
 
-fn lock_key(k: &str) -> String {
-    format!("{PREFIX}lock:{k}")
-}
+impl Keys {
+    fn of(&self, kind: &str, k: &str) -> String {
+        if self.tagged {
+            format!("{PREFIX}{kind}{{{k}}}")
+        } else {
+            format!("{PREFIX}{kind}{k}")
+        }
+    }
 
-/// The fencing counter of `k`: bumped by every lock acquisition.
-fn fence_key(k: &str) -> String {
-    format!("{PREFIX}fence:{k}")
-}
+    /// The value.
+    fn value(&self, k: &str) -> String {
+        self.of("", k)
+    }
 
-/// The fencing value that wrote the value stored under `k`.
-fn fenced_key(k: &str) -> String {
-    format!("{PREFIX}fenced:{k}")
+    /// The refresh lock (lease).
+    fn lock(&self, k: &str) -> String {
+        self.of("lock:", k)
+    }
+
+    /// The fencing counter of `k`: bumped by every lock acquisition.
+    fn fence(&self, k: &str) -> String {
+        self.of("fence:", k)
+    }
+
+    /// The fencing value that wrote the value stored under `k`.
+    fn fenced(&self, k: &str) -> String {
+        self.of("fenced:", k)
+    }
+
+    /// The copy of an expired session's record kept for its revocation
+    /// ([`afterlife`]).
+    fn ended(&self, k: &str) -> String {
+        self.of("ended:", k)
+    }
 }
 
 const EPOCH_KEY: &str = "gx:epoch";
@@ -195,10 +237,7 @@ fn transient(e: &redis::RedisError) -> bool {
 
 /// Runs `cmd`, retrying a few times while the connection manager reconnects
 /// (e.g. Redis restarted): a dropped connection is not the user's problem.
-async fn query<T: redis::FromRedisValue>(
-    conn: &ConnectionManager,
-    cmd: &redis::Cmd,
-) -> Result<T, StoreError> {
+async fn query<T: redis::FromRedisValue>(conn: &Conn, cmd: &redis::Cmd) -> Result<T, StoreError> {
     let mut conn = conn.clone();
     let mut pause = Duration::from_millis(50);
     for _ in 0..4 {
@@ -216,7 +255,7 @@ async fn query<T: redis::FromRedisValue>(
 
 /// [`query`] for a Lua script.
 async fn invoke<T: redis::FromRedisValue>(
-    conn: &ConnectionManager,
+    conn: &Conn,
     script: &redis::Script,
     keys: &[&str],
     args: &[&[u8]],
@@ -242,24 +281,341 @@ async fn invoke<T: redis::FromRedisValue>(
     unreachable!("the last attempt returns")
 }
 
+/// How to reach Redis: `BFF_SESSION_STORE` and, for a private CA,
+/// `BFF_REDIS_CA_FILE`.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// Where (one server, Cluster, Sentinel) and as whom.
+    pub target: RedisTarget,
+    /// The PEM certificate(s) of the CA that signed the server's, trusted
+    /// instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The connection, by shape. All three reconnect by themselves: to the
+/// same server, to the Cluster's current nodes (slots re-read on MOVED or a
+/// lost node), or to the primary Sentinel names now.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+    Sentinel(SentinelConn),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
+        }
+    }
+}
+
+/// The primary Sentinel names, followed across failovers: a command that
+/// fails as if the primary were gone (connection lost, or `READONLY` from
+/// a demoted primary) makes the next one ask the Sentinels again.
+#[derive(Clone)]
+struct SentinelConn {
+    sentinel: Arc<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
+    current: Arc<std::sync::Mutex<(redis::ConnectionAddr, ConnectionManager)>>,
+    config: ConnectionManagerConfig,
+    db: i64,
+    /// How many times this instance followed the primary to another node.
+    moves: Arc<AtomicU64>,
+}
+
+impl SentinelConn {
+    async fn connect(
+        mut sentinel: redis::sentinel::SentinelClient,
+        config: ConnectionManagerConfig,
+        db: i64,
+    ) -> Result<Self, redis::RedisError> {
+        let client = sentinel.async_get_client().await?;
+        let addr = client.get_connection_info().addr().clone();
+        let conn = ConnectionManager::new_with_config(client, config.clone()).await?;
+        Ok(SentinelConn {
+            sentinel: Arc::new(tokio::sync::Mutex::new(sentinel)),
+            current: Arc::new(std::sync::Mutex::new((addr, conn))),
+            config,
+            db,
+            moves: Arc::default(),
+        })
+    }
+
+    fn manager(&self) -> ConnectionManager {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.1.clone()
+    }
+
+    /// Asks the Sentinels for the primary and, if it moved, connects there.
+    async fn follow(&self) {
+        let mut sentinel = self.sentinel.lock().await;
+        let client = match sentinel.async_get_client().await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "asking Sentinel for the primary failed");
+                return;
+            }
+        };
+        let addr = client.get_connection_info().addr().clone();
+        if self.current.lock().unwrap_or_else(|p| p.into_inner()).0 == addr {
+            return;
+        }
+        match ConnectionManager::new_with_config(client, self.config.clone()).await {
+            Ok(conn) => {
+                tracing::warn!("the Redis primary moved (Sentinel failover): following it");
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (addr, conn);
+                self.moves.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "connecting to the new Redis primary failed"),
+        }
+    }
+
+    fn after(&self, e: &redis::RedisError) -> bool {
+        transient(e)
+            || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+            || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+    }
+}
+
+impl ConnectionLike for SentinelConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            let mut conn = self.manager();
+            let result = conn.req_packed_command(cmd).await;
+            if let Err(e) = &result
+                && self.after(e)
+            {
+                self.follow().await;
+            }
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            let mut conn = self.manager();
+            let result = conn.req_packed_commands(pipeline, offset, count).await;
+            if let Err(e) = &result
+                && self.after(e)
+            {
+                self.follow().await;
+            }
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.db
+    }
+}
+
+/// A connection failure in words an operator can act on, never with the
+/// password (redis-rs does not print it; `scrub` makes sure).
+fn connect_error(e: &redis::RedisError, settings: &RedisSettings) -> StoreError {
+    let text = e.to_string();
+    let scrub = |t: String| match &settings.target.password {
+        Some(p) if !p.expose().is_empty() => t.replace(p.expose(), "<redacted>"),
+        _ => t,
+    };
+    let lower = text.to_ascii_lowercase();
+    let message = if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || lower.contains("wrongpass")
+        || lower.contains("noauth")
+        || lower.contains("invalid username-password")
+        // The Cluster client wraps the refusal in an I/O error.
+        || lower.contains("authentication failed")
+    {
+        format!(
+            "Redis refused the user name or password (check the ACL user and its password): {}",
+            scrub(text)
+        )
+    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+        format!(
+            "the Redis server's TLS certificate was not accepted ({}); {}",
+            scrub(text),
+            if settings.ca_file.is_some() {
+                "is BFF_REDIS_CA_FILE the CA that signed it, and does the certificate name the host?"
+            } else {
+                "if a private CA signed it, set BFF_REDIS_CA_FILE to that CA's certificate"
+            }
+        )
+    } else {
+        format!("cannot reach Redis: {}", scrub(text))
+    };
+    StoreError::new(message)
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`); reconnects by itself
-    /// after Redis restarts.
+    /// after Redis restarts. See [`RedisStore::connect_with`] for the other
+    /// shapes and a private CA.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
+        let target = RedisTarget::parse(url).map_err(StoreError::new)?;
+        Self::connect_with(&RedisSettings {
+            target,
+            ca_file: None,
+        })
+        .await
+    }
+
+    /// Connects as `settings` say: one server, Cluster or Sentinel, with
+    /// TLS and an ACL user if given. The error says what to fix and never
+    /// carries the password.
+    pub async fn connect_with(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let target = &settings.target;
+        let certs = match &settings.ca_file {
+            None => None,
+            Some(path) => {
+                if !target.tls {
+                    return Err(StoreError::new(
+                        "BFF_REDIS_CA_FILE is set but the store URL is not TLS (rediss://)",
+                    ));
+                }
+                let pem = std::fs::read(path).map_err(|e| {
+                    StoreError::new(format!(
+                        "BFF_REDIS_CA_FILE: cannot read {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                })
+            }
+        };
+        let fail = |e: redis::RedisError| connect_error(&e, settings);
+        let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = match &target.shape {
+            RedisShape::Standalone => {
+                let (host, port) = &target.nodes[0];
+                let url = target.node_url(host, *port, true);
+                let client = match certs {
+                    None => redis::Client::open(url.as_str()),
+                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
+                }
+                .map_err(fail)?;
+                Conn::Single(
+                    ConnectionManager::new_with_config(client, manager_config)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
+            RedisShape::Cluster => {
+                let seeds: Vec<String> = target
+                    .nodes
+                    .iter()
+                    .map(|(h, p)| target.node_url(h, *p, true))
+                    .collect();
+                let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
+                    .connection_timeout(Duration::from_secs(1))
+                    .response_timeout(Duration::from_secs(1))
+                    // A failover takes a few seconds: give up quickly (503,
+                    // Retry-After) rather than hold the browser's call.
+                    .retries(2)
+                    .min_retry_wait(50)
+                    .max_retry_wait(400);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder.build().map_err(fail)?;
+                Conn::Cluster(client.get_async_connection().await.map_err(fail)?)
+            }
+            RedisShape::Sentinel { primary } => {
+                let sentinels = target.nodes.iter().map(|(h, p)| {
+                    if target.tls {
+                        redis::ConnectionAddr::TcpTls {
+                            host: h.clone(),
+                            port: *p,
+                            insecure: false,
+                            tls_params: None,
+                        }
+                    } else {
+                        redis::ConnectionAddr::Tcp(h.clone(), *p)
+                    }
+                });
+                let mut builder = redis::sentinel::SentinelClientBuilder::new(
+                    sentinels,
+                    primary,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(fail)?
+                .set_client_to_redis_db(target.db);
+                if let Some(user) = &target.username {
+                    builder = builder.set_client_to_redis_username(user);
+                }
+                if let Some(password) = &target.password {
+                    builder = builder.set_client_to_redis_password(password.expose());
+                }
+                if target.tls {
+                    builder = builder
+                        .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                        .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+                    if let Some(certs) = certs {
+                        builder = builder
+                            .set_client_to_redis_certificates(certs.clone())
+                            .set_client_to_sentinel_certificates(certs);
+                    }
+                }
+                let sentinel = builder.build().map_err(fail)?;
+                Conn::Sentinel(
+                    SentinelConn::connect(sentinel, manager_config, target.db)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
+        };
         let store = RedisStore {
+            keys: Keys {
+                tagged: matches!(conn, Conn::Cluster(_)),
+            },
             conn,
             lease: DEFAULT_LEASE,
             stats: Arc::default(),
             epoch: Arc::default(),
         };
-        let epoch = store.read_epoch().await?;
+        let epoch = store.read_epoch().await.map_err(|e| {
+            StoreError::new(format!(
+                "Redis answered the connection but not a command: {e}"
+            ))
+        })?;
         store.epoch_state().value = Some(epoch);
         Ok(store)
     }
@@ -281,7 +637,37 @@ impl RedisStore {
         )
         .await?;
         let epoch: Option<String> = query(&self.conn, redis::cmd("GET").arg(EPOCH_KEY)).await?;
-        epoch.ok_or_else(|| StoreError::new("redis: the epoch marker vanished"))
+        let epoch = epoch.ok_or_else(|| StoreError::new("redis: the epoch marker vanished"))?;
+        match &self.conn {
+            Conn::Single(_) => return Ok(epoch),
+            // The same for a primary behind Sentinel: a session missing
+            // after this instance followed a failover may have been lost
+            // with the old primary (an instance started later cannot know).
+            Conn::Sentinel(s) => {
+                return Ok(format!("{epoch}@{}", s.moves.load(Ordering::Relaxed)));
+            }
+            Conn::Cluster(_) => {}
+        }
+        // On Cluster a failover loses what its primary had not yet
+        // replicated, while the marker (in another shard, or replicated long
+        // ago) survives: the cluster's epoch, bumped by every failover, is
+        // part of the data epoch so a session missing after one is answered
+        // as lost (sign in again). A resharding bumps it too; then a missing
+        // session is merely called lost, which asks for the same sign-in.
+        // An ACL user without `CLUSTER INFO` (it is @slow, not @dangerous)
+        // still works: only the failover part of the epoch is missing.
+        let info: String = query(&self.conn, redis::cmd("CLUSTER").arg("INFO"))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "CLUSTER INFO refused: failovers not counted");
+                String::new()
+            });
+        let current = info
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster_current_epoch:"))
+            .map(str::trim)
+            .unwrap_or("?");
+        Ok(format!("{epoch}@{current}"))
     }
 
     /// Whether Redis lost its data (restarted without persistence, flushed)
@@ -314,7 +700,7 @@ impl RedisStore {
     /// Takes the cluster-wide lock of `name`, waiting while another instance
     /// holds it; the lease is renewed until the returned [`Lease`] drops.
     pub async fn lock(&self, name: &str) -> Result<Lease, StoreError> {
-        let lock = lock_key(name);
+        let lock = self.keys.lock(name);
         let mut token = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut token);
         let token = hex::encode(token);
@@ -323,7 +709,7 @@ impl RedisStore {
         let mut waited = false;
         let mut pause = Duration::from_millis(5);
         let script = redis::Script::new(ACQUIRE);
-        let (counter, fenced) = (fence_key(name), fenced_key(name));
+        let (counter, fenced) = (self.keys.fence(name), self.keys.fenced(name));
         let (lease_arg, ttl_arg) = (lease_ms.to_string(), FENCE_TTL_MS.to_string());
         let fence = loop {
             let fence: u64 = invoke(
@@ -378,6 +764,7 @@ impl RedisStore {
         };
         Ok(Lease {
             conn: self.conn.clone(),
+            keys: self.keys,
             lock,
             token,
             fence,
@@ -393,7 +780,7 @@ impl RedisStore {
         let () = query(
             &self.conn,
             redis::cmd("SET")
-                .arg(lock_key(name))
+                .arg(self.keys.lock(name))
                 .arg("dead-holder")
                 .arg("PX")
                 .arg(lease.as_millis() as u64),
@@ -406,7 +793,8 @@ impl RedisStore {
 /// A held cluster lock. Dropping it stops the renewal and releases the lock
 /// (if still ours); a holder that dies simply lets the lease run out.
 pub struct Lease {
-    conn: ConnectionManager,
+    conn: Conn,
+    keys: Keys,
     lock: String,
     token: String,
     fence: u64,
@@ -441,14 +829,25 @@ impl Lease {
         let written: i64 = invoke(
             &self.conn,
             &redis::Script::new(FENCED_SET),
-            &[&key(k), &fenced_key(k), &self.counter],
+            &[&self.keys.value(k), &self.keys.fenced(k), &self.counter],
             &[fence.as_bytes(), &value, at.as_bytes()],
         )
         .await?;
         if written != 1 {
             self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
         }
-        Ok(written == 1)
+        if afterlife::revocable(k) {
+            afterlife::remember(
+                &self.conn,
+                &self.keys,
+                k,
+                &value,
+                expires_at.timestamp_millis(),
+            )
+            .await?;
+        }
+        Ok(true)
     }
 }
 
@@ -489,29 +888,56 @@ impl SessionStore for RedisStore {
         if at <= Utc::now().timestamp_millis() {
             return self.delete(k).await;
         }
-        query(
+        let () = query(
             &self.conn,
-            redis::cmd("SET").arg(key(k)).arg(value).arg("PXAT").arg(at),
+            redis::cmd("SET")
+                .arg(self.keys.value(k))
+                .arg(&value)
+                .arg("PXAT")
+                .arg(at),
         )
-        .await
+        .await?;
+        if afterlife::revocable(k) {
+            afterlife::remember(&self.conn, &self.keys, k, &value, at).await?;
+        }
+        Ok(())
     }
 
     async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        query(&self.conn, redis::cmd("GET").arg(key(k))).await
+        query(&self.conn, redis::cmd("GET").arg(self.keys.value(k))).await
     }
 
     async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        query(&self.conn, redis::cmd("GETDEL").arg(key(k))).await
+        let taken = query(&self.conn, redis::cmd("GETDEL").arg(self.keys.value(k))).await?;
+        if afterlife::revocable(k) {
+            afterlife::forget(&self.conn, &self.keys, k).await?;
+        }
+        Ok(taken)
     }
 
     async fn delete(&self, k: &str) -> Result<(), StoreError> {
-        let _: i64 = query(&self.conn, redis::cmd("DEL").arg(key(k))).await?;
+        let _: i64 = query(&self.conn, redis::cmd("DEL").arg(self.keys.value(k))).await?;
+        if afterlife::revocable(k) {
+            afterlife::forget(&self.conn, &self.keys, k).await?;
+        }
         Ok(())
     }
 
     async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
-        // Redis expires keys itself.
+        // Redis expires keys itself (expired sessions' grants: `take_expired`).
         Ok(0)
+    }
+
+    async fn take_expired(
+        &self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if prefix != afterlife::REVOCABLE {
+            return Ok(Vec::new());
+        }
+        afterlife::take_due(&self.conn, &self.keys, now.timestamp_millis(), limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

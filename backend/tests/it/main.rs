@@ -15,6 +15,8 @@ mod idle_and_drafts;
 mod par;
 mod proxy;
 #[cfg(feature = "embedded-sandbox")]
+mod redis_cluster;
+#[cfg(feature = "embedded-sandbox")]
 mod redis_server;
 mod refresh;
 #[cfg(feature = "embedded-sandbox")]
@@ -22,11 +24,15 @@ mod sandbox;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout;
 #[cfg(feature = "embedded-sandbox")]
+mod scaleout_cluster;
+#[cfg(feature = "embedded-sandbox")]
 mod scaleout_faults;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_process;
 #[cfg(feature = "embedded-sandbox")]
 mod scaleout_sessions;
+#[cfg(feature = "embedded-sandbox")]
+mod scaleout_tls;
 mod static_files;
 mod store_lock;
 #[cfg(feature = "embedded-sandbox")]

@@ -7,7 +7,7 @@ use reqwest::Method;
 use crate::scaleout::Cluster;
 use crate::support::Client;
 
-async fn list(c: &Cluster, client: &Client, via: usize) -> Vec<ConnectedSession> {
+async fn list<R>(c: &Cluster<R>, client: &Client, via: usize) -> Vec<ConnectedSession> {
     let seen = client
         .get(&format!("{}/api/sessions", c.bffs[via].url()))
         .await;
@@ -17,7 +17,11 @@ async fn list(c: &Cluster, client: &Client, via: usize) -> Vec<ConnectedSession>
 
 #[tokio::test]
 async fn connected_sessions_revoke_one_and_sign_out_everywhere_across_instances() {
-    let c = Cluster::start(2, false).await;
+    connected_sessions_revoke_one_and_sign_out_everywhere(Cluster::start(2, false).await).await;
+}
+
+/// The connected sessions on any deployment (one Redis server, a Cluster).
+pub async fn connected_sessions_revoke_one_and_sign_out_everywhere<R>(c: Cluster<R>) {
     let laptop = &c.client;
     let tablet = Client::new(c.bffs[1].url());
     c.login_as(laptop, 0).await;
@@ -93,7 +97,11 @@ async fn connected_sessions_revoke_one_and_sign_out_everywhere_across_instances(
 
 #[tokio::test]
 async fn back_channel_logout_from_the_sandbox_ends_the_session_on_every_instance() {
-    let c = Cluster::start(2, false).await;
+    back_channel_logout_ends_the_session_on_every_instance(Cluster::start(2, false).await).await;
+}
+
+/// Back-channel logout on any deployment (one Redis server, a Cluster).
+pub async fn back_channel_logout_ends_the_session_on_every_instance<R>(c: Cluster<R>) {
     c.register_client(Some(format!("{}/auth/backchannel-logout", c.bffs[1].url())));
     c.login(0).await;
     assert!(c.session_via(1).await.authenticated);

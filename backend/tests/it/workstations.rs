@@ -250,6 +250,39 @@ async fn expired_sessions_are_purged_with_their_grants_and_index_entries() {
     bff.shutdown().await;
 }
 
+/// The same on Redis, where records expire by themselves (`PXAT`): the
+/// store keeps each session's sealed record a while past its expiry, so
+/// the purge can still revoke its grant.
+#[tokio::test]
+async fn expired_sessions_on_redis_are_purged_with_their_grants_and_index_entries() {
+    let redis = crate::redis_server::RedisServer::start(false).await;
+    let mut config = Config::for_tests();
+    config.timings.session_idle = Duration::from_secs(2);
+    config.session_store =
+        giponext_bff::config::StoreLocation::Redis(giponext_bff::config::RedisUrl(redis.url()));
+    let bff = giponext_bff::serve(config).await.unwrap();
+    let sandbox = bff.sandbox().unwrap();
+    let cid = bff.state().config.client_id.clone();
+    let client = Client::new(bff.url());
+    let done = sign_in(&client, bff.url(), users::MARIO, Consent::GrantAll, "").await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let sessions = &bff.state().sessions;
+    assert_eq!(sandbox.live_grants(&cid, users::MARIO), 1);
+    assert_eq!(sessions.index_len(sub(users::MARIO)).await.unwrap(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while sandbox.live_grants(&cid, users::MARIO) > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        sandbox.live_grants(&cid, users::MARIO),
+        0,
+        "the expired Redis session's grant was revoked"
+    );
+    assert_eq!(sessions.index_len(sub(users::MARIO)).await.unwrap(), 0);
+    assert!(!client.session().await.authenticated);
+    bff.shutdown().await;
+}
+
 /// The sandbox's answer to the authorization request that `/auth/login{query}`
 /// starts, followed as a browser would: its page's HTML.
 async fn provider_page(client: &Client, query: &str) -> String {

@@ -153,6 +153,14 @@ fn describe(failure: &Failure, granted: &[Scope]) -> (String, Option<(String, &'
                 .into(),
                 None,
             ),
+            ProblemType::TenantNotAllowed => (
+                tr!(
+                    "Il tuo centro medico non è abilitato qui: chiedi all'amministratore.",
+                    "Your medical centre is not enabled here: ask your administrator."
+                )
+                .into(),
+                None,
+            ),
             _ => (p.detail.clone().unwrap_or_else(|| p.title.clone()), None),
         },
         Failure::Api { status: 404, .. } => (
