@@ -32,6 +32,29 @@ pub enum Upstream {
     },
 }
 
+/// Pushed Authorization Requests (RFC 9126), `BFF_PAR`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParSetting {
+    /// Push every authorization request when discovery lists a
+    /// `pushed_authorization_request_endpoint` (the default).
+    #[default]
+    Auto,
+    /// Never push; refused at start-up when the provider requires PAR
+    /// (`require_pushed_authorization_requests`).
+    Off,
+}
+
+impl ParSetting {
+    /// Parses `auto` or `off`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "auto" => Ok(ParSetting::Auto),
+            "off" => Ok(ParSetting::Off),
+            other => Err(format!("must be auto or off (got {other:?})")),
+        }
+    }
+}
+
 /// Where sessions are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
@@ -141,6 +164,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `BFF_FORWARDED_HEADER`: the header those proxies set.
     pub forwarded_header: ForwardedHeader,
+    /// `BFF_PAR`: whether authorization requests are pushed (RFC 9126).
+    pub par: ParSetting,
 }
 
 /// One problem with the configuration, naming its variable.
@@ -195,6 +220,7 @@ impl Config {
             login_rate_per_minute: 600,
             trusted_proxies: TrustedProxies::none(),
             forwarded_header: ForwardedHeader::default(),
+            par: ParSetting::Auto,
         }
     }
 
@@ -435,6 +461,13 @@ impl Config {
                 ForwardedHeader::default()
             }),
         };
+        let par = match lookup("BFF_PAR") {
+            None => ParSetting::Auto,
+            Some(v) => ParSetting::parse(&v).unwrap_or_else(|e| {
+                problem("BFF_PAR", e);
+                ParSetting::Auto
+            }),
+        };
 
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
@@ -458,6 +491,7 @@ impl Config {
             login_rate_per_minute,
             trusted_proxies,
             forwarded_header,
+            par,
         })
     }
 }
@@ -690,6 +724,7 @@ mod tests {
                 &[("BFF_FORWARDED_HEADER", "x-real-ip")],
                 "BFF_FORWARDED_HEADER",
             ),
+            (&[("BFF_PAR", "required")], "BFF_PAR"),
             (
                 &[(
                     "BFF_SESSION_STORE",

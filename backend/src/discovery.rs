@@ -7,7 +7,8 @@
 //! unavailable" page (503), and discovery is retried with capped backoff
 //! until it succeeds. The operator's own mistakes fail fast at start
 //! instead: a malformed issuer URL, a discovery document naming another
-//! issuer, a provider without PKCE S256 or the code flow.
+//! issuer, a provider without PKCE S256 or the code flow, a provider that
+//! requires pushed authorization requests when `BFF_PAR=off`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct ClientSettings {
     pub redirect_uri: Url,
     /// The HTTP client for provider calls.
     pub http: reqwest::Client,
+    /// `BFF_PAR`.
+    pub par: crate::config::ParSetting,
 }
 
 impl ClientSettings {
@@ -48,6 +51,7 @@ impl ClientSettings {
             &self.client_secret,
             &self.redirect_uri,
             self.http.clone(),
+            self.par,
         )
     }
 }

@@ -198,6 +198,7 @@ pub async fn serve(config: Config) -> anyhow::Result<RunningBff> {
         client_secret: config.client_secret.clone(),
         redirect_uri,
         http: provider_http,
+        par: config.par,
     })
     .await?;
 
@@ -457,7 +458,7 @@ pub async fn check_config() -> Vec<String> {
 }
 
 /// Checks a parsed configuration against its provider: reachable, S256,
-/// code flow, token endpoint, registered scopes offered.
+/// code flow, token endpoint, registered scopes offered, PAR when required.
 pub async fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     if let StoreLocation::Redis(url) = &config.session_store {
@@ -484,7 +485,7 @@ pub async fn check(config: &Config) -> Vec<String> {
                 Err(e) => problems.push(e.to_string()),
                 Ok(metadata) => {
                     problems.extend(
-                        Provider::check_metadata(&metadata)
+                        Provider::check_metadata(&metadata, config.par)
                             .into_iter()
                             .map(|p| format!("GIPONEXT_ISSUER: {p}")),
                     );

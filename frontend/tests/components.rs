@@ -66,6 +66,7 @@ fn session(granted: ScopeSet, declined: &[Scope], registered: ScopeSet) -> Sessi
         idle_seconds_left: None,
         absolute_seconds_left: None,
         draft_key: None,
+        offline_access_withheld: false,
     }
 }
 

@@ -58,6 +58,35 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
+/// Pushed Authorization Requests (RFC 9126), `SANDBOX_PAR`. GipoNext's
+/// documentation does not mention PAR, so the default is `Off`: the
+/// sandbox behaves as account.gipo.it is documented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParMode {
+    /// No PAR endpoint; a `request_uri` is refused.
+    #[default]
+    Off,
+    /// `pushed_authorization_request_endpoint` is advertised and served;
+    /// plain authorization requests still work.
+    On,
+    /// As `On`, with `require_pushed_authorization_requests: true`: an
+    /// authorization request without a pushed `request_uri` is refused
+    /// (RFC 9126 §5).
+    Required,
+}
+
+impl ParMode {
+    /// Parses `off`, `on` or `required`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "off" => Ok(ParMode::Off),
+            "on" => Ok(ParMode::On),
+            "required" => Ok(ParMode::Required),
+            other => Err(format!("must be off, on or required, got {other:?}")),
+        }
+    }
+}
+
 /// Everything the sandbox is told at start.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -88,6 +117,8 @@ pub struct SandboxConfig {
     /// How many invoices to seed per tenant (the CLI's export tests and the
     /// benchmarks want many).
     pub seed_invoices: u32,
+    /// Pushed Authorization Requests (`SANDBOX_PAR`).
+    pub par: ParMode,
 }
 
 impl SandboxConfig {
@@ -114,6 +145,7 @@ impl SandboxConfig {
                 "http://localhost:8080/auth/callback",
             ]),
             seed_invoices: 1200,
+            par: ParMode::Off,
         }
     }
 
@@ -140,7 +172,8 @@ impl SandboxConfig {
     /// `:memory:`), `SANDBOX_ACCESS_TOKEN_TTL` (seconds),
     /// `SANDBOX_RATE_LIMIT` (`requests/seconds`), `SANDBOX_CLIENTS` (a TOML
     /// file with `[[client]]` tables replacing the seeded clients),
-    /// `SANDBOX_DEVICE_POLL_INTERVAL`, `SANDBOX_SEED_INVOICES`.
+    /// `SANDBOX_DEVICE_POLL_INTERVAL`, `SANDBOX_SEED_INVOICES`, `SANDBOX_PAR`
+    /// (`off`, `on`, `required`).
     pub fn from_env() -> anyhow::Result<Self> {
         let mut c = Self::standalone();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -189,6 +222,9 @@ impl SandboxConfig {
                     .with_context(|| format!("SANDBOX_RATE_LIMIT: bad request count in {v:?}"))?,
                 window: secs("SANDBOX_RATE_LIMIT", window.to_owned())?,
             };
+        }
+        if let Some(v) = var("SANDBOX_PAR") {
+            c.par = ParMode::parse(&v).map_err(|e| anyhow::anyhow!("SANDBOX_PAR {e}"))?;
         }
         if let Some(path) = var("SANDBOX_CLIENTS") {
             c.clients = load_clients(&path)?;

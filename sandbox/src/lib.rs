@@ -22,5 +22,5 @@ mod server;
 pub mod testing;
 pub mod users;
 
-pub use config::{ClientRegistration, SandboxConfig};
+pub use config::{ClientRegistration, ParMode, SandboxConfig};
 pub use server::{RunningSandbox, SandboxState, Stats, start};

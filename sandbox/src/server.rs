@@ -54,6 +54,7 @@ struct StatsInner {
     token_requests: HashMap<String, u64>,
     refreshes_by_grant: HashMap<String, u64>,
     revocations: u64,
+    pushed_requests: u64,
 }
 
 impl Stats {
@@ -74,6 +75,16 @@ impl Stats {
     /// Records a revocation request.
     pub fn record_revocation(&self) {
         self.with(|s| s.revocations += 1);
+    }
+
+    /// Records an accepted pushed authorization request (RFC 9126).
+    pub fn record_pushed_request(&self) {
+        self.with(|s| s.pushed_requests += 1);
+    }
+
+    /// Pushed authorization requests accepted.
+    pub fn pushed_requests(&self) -> u64 {
+        self.with(|s| s.pushed_requests)
     }
 
     /// Token requests seen for `grant_type`.

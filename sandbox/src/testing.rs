@@ -116,6 +116,12 @@ impl Browser {
                 {
                     return Ok(next);
                 }
+                // A pushed request (RFC 9126) names no redirect URI in the
+                // browser: the answer to the client is the redirect that
+                // carries the authorization response with its RFC 9207 `iss`.
+                if redirect_uri.is_none() && is_authorization_response(&next) {
+                    return Ok(next);
+                }
                 if redirect_uri.is_none() {
                     redirect_uri = redirect_uri_of(&next);
                 }
@@ -260,6 +266,11 @@ fn redirect_uri_of(url: &Url) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == "redirect_uri" && has_client)
         .map(|(_, v)| v.into_owned())
+}
+
+fn is_authorization_response(url: &Url) -> bool {
+    let has = |name: &str| url.query_pairs().any(|(k, _)| k == name);
+    has("iss") && (has("code") || has("error"))
 }
 
 fn without_query(url: &Url) -> String {

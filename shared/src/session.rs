@@ -48,6 +48,17 @@ pub struct SessionInfo {
     /// The key that seals this person's form drafts in the browser.
     #[serde(default)]
     pub draft_key: Option<DraftKey>,
+    /// The sign-in asked for `offline_access` and the provider issued no
+    /// refresh token (a provider applying OpenID Connect Core §11 strictly
+    /// does so without `prompt=consent`; or the person left it unticked):
+    /// access ends with the access token, and the next sign-in from this
+    /// session asks with `prompt=consent`.
+    ///
+    /// The console does not read it: in wasm32 it is skipped, so the
+    /// bundle, at its size budget, carries no code for it.
+    #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
+    pub offline_access_withheld: bool,
 }
 
 /// `POST /api/session/keepalive` and `GET /api/session/remaining`: how long

@@ -110,7 +110,18 @@ function readSettings() {
     deviceCodeTtl: num('deviceCodeTtl', arg.deviceCodeTtl ?? env.INTEROP_DEVICE_CODE_TTL, 600),
     deviceInterval: num('deviceInterval', arg.deviceInterval ?? env.INTEROP_DEVICE_INTERVAL, undefined),
     watchStdin: Boolean(arg.watchStdin ?? env.INTEROP_WATCH_STDIN === '1'),
+    par: parMode(arg.par ?? env.INTEROP_PAR),
+    strictOfflineAccess: Boolean(arg.strictOfflineAccess ?? env.INTEROP_STRICT_OFFLINE_ACCESS === '1'),
   };
+}
+
+// Pushed Authorization Requests (RFC 9126): oidc-provider offers them by
+// default ('on'); 'required' refuses requests that were not pushed, 'off'
+// takes the endpoint out of discovery.
+function parMode(value) {
+  if (value === undefined || value === '') return 'on';
+  if (!['on', 'off', 'required'].includes(value)) fail(`par must be on, off or required, got ${value}`);
+  return value;
 }
 
 function fail(message) {
@@ -174,6 +185,10 @@ function configuration(settings) {
         logoutSource: pages.logoutSource,
         postLogoutSuccessSource: pages.postLogoutSuccessSource,
       },
+      pushedAuthorizationRequests: {
+        enabled: settings.par !== 'off',
+        requirePushedAuthorizationRequests: settings.par === 'required',
+      },
       deviceFlow: {
         enabled: true,
         userCodeInputSource: pages.userCodeInputSource,
@@ -189,13 +204,39 @@ function configuration(settings) {
 // on every authorization request that asks for offline_access, so the
 // harness adds prompt=consent to such requests, and optionally announces a
 // device polling interval (RFC 8628 §3.2) to keep tests quick.
+//
+// The same holds for a pushed authorization request (RFC 9126, POST
+// /request): its form body gets prompt=consent the same way, before
+// oidc-provider reads it (it then takes the body from req.body).
+//
+// With strictOfflineAccess the harness adds nothing: oidc-provider applies
+// §11 as written, and grants no refresh token unless the client itself
+// sends prompt=consent.
+function withConsent(params) {
+  if (typeof params.scope !== 'string' || !params.scope.split(' ').includes('offline_access')) return params;
+  const prompt = typeof params.prompt === 'string' ? params.prompt.split(' ').filter(Boolean) : [];
+  if (params.prompt !== undefined && (prompt.includes('consent') || prompt.includes('none'))) return params;
+  return { ...params, prompt: [...prompt, 'consent'].join(' ') };
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 function gipoNextPolicies(settings) {
   return async (ctx, next) => {
-    if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.scope === 'string'
-      && ctx.query.scope.split(' ').includes('offline_access')) {
-      const prompt = typeof ctx.query.prompt === 'string' ? ctx.query.prompt.split(' ').filter(Boolean) : [];
-      if (ctx.query.prompt === undefined || (!prompt.includes('consent') && !prompt.includes('none'))) {
-        ctx.query = { ...ctx.query, prompt: [...prompt, 'consent'].join(' ') };
+    if (!settings.strictOfflineAccess) {
+      if (ctx.method === 'GET' && ctx.path === '/auth') {
+        const query = withConsent(ctx.query);
+        if (query !== ctx.query) ctx.query = query;
+      } else if (ctx.method === 'POST' && ctx.path === '/request'
+        && ctx.is('application/x-www-form-urlencoded')) {
+        const form = new URLSearchParams(await readBody(ctx.req));
+        const params = withConsent({ scope: form.get('scope') ?? undefined, prompt: form.get('prompt') ?? undefined });
+        if (params.prompt !== undefined) form.set('prompt', params.prompt);
+        ctx.req.body = form.toString();
       }
     }
     await next();

@@ -14,6 +14,12 @@
 //!   module `refreshed`).
 //! - RFC 9207: the `iss` of the authorization response is compared with the
 //!   issuer, and required when the provider says it sends it.
+//! - Pushed Authorization Requests (RFC 9126) whenever discovery lists a
+//!   `pushed_authorization_request_endpoint` and `BFF_PAR` is not `off`:
+//!   the request is sent over the back channel, authenticated as at the
+//!   token endpoint, and the browser carries only `client_id` and
+//!   `request_uri`, so the scopes, state and PKCE challenge never sit in
+//!   its history or the provider's access logs (module `par`).
 //! - The HTTP client follows no redirects (SSRF hardening, as the
 //!   `openidconnect` docs advise).
 
@@ -35,9 +41,11 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::config::ParSetting;
 use crate::types::Secret;
 
 mod logout;
+mod par;
 mod refreshed;
 
 /// Discovery fields `openidconnect`'s core metadata does not model.
@@ -55,6 +63,12 @@ pub struct ExtraMetadata {
     /// RFC 9207 §3.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// RFC 9126 §5.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<Url>,
+    /// RFC 9126 §5: the provider accepts only pushed requests.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -169,6 +183,11 @@ pub struct Provider {
     /// do not know (the provider rotated its keys).
     jwks: std::sync::RwLock<CoreJsonWebKeySet>,
     id_token_algs: Vec<openidconnect::core::CoreJwsSigningAlgorithm>,
+    /// The PAR endpoint, when requests are pushed (RFC 9126).
+    par_endpoint: Option<Url>,
+    /// Client authentication with HTTP Basic (else in the body), as at the
+    /// token endpoint.
+    basic_auth: bool,
 }
 
 impl Provider {
@@ -198,10 +217,21 @@ impl Provider {
             })
     }
 
-    /// Every reason `metadata` is unfit for this client.
-    pub fn check_metadata(metadata: &Metadata) -> Vec<String> {
+    /// Every reason `metadata` is unfit for this client with `par`.
+    pub fn check_metadata(metadata: &Metadata, par: ParSetting) -> Vec<String> {
         let mut problems = Vec::new();
         let extra = metadata.additional_metadata();
+        if extra.require_pushed_authorization_requests == Some(true) {
+            if par == ParSetting::Off {
+                problems.push(
+                    "the provider requires pushed authorization requests (require_pushed_authorization_requests, RFC 9126) but BFF_PAR=off: set BFF_PAR=auto".into(),
+                );
+            } else if extra.pushed_authorization_request_endpoint.is_none() {
+                problems.push(
+                    "the provider requires pushed authorization requests but its discovery document lists no pushed_authorization_request_endpoint".into(),
+                );
+            }
+        }
         if !extra
             .code_challenge_methods_supported
             .as_ref()
@@ -231,11 +261,16 @@ impl Provider {
         client_secret: &Secret,
         redirect_uri: &Url,
         http: reqwest::Client,
+        par: ParSetting,
     ) -> Result<Self, ProviderError> {
-        if let Some(problem) = Self::check_metadata(&metadata).into_iter().next() {
+        if let Some(problem) = Self::check_metadata(&metadata, par).into_iter().next() {
             return Err(ProviderError::Unsuitable(problem));
         }
         let extra = metadata.additional_metadata().clone();
+        let par_endpoint = match par {
+            ParSetting::Auto => extra.pushed_authorization_request_endpoint.clone(),
+            ParSetting::Off => None,
+        };
         let issuer = metadata.issuer().as_str().to_owned();
         let jwks_uri = metadata.jwks_uri().clone();
         let jwks = std::sync::RwLock::new(metadata.jwks().clone());
@@ -256,6 +291,9 @@ impl Provider {
         } else {
             AuthType::RequestBody
         });
+        if let Some(endpoint) = &par_endpoint {
+            tracing::info!(%endpoint, "the provider offers pushed authorization requests: every sign-in is pushed (RFC 9126)");
+        }
         Ok(Provider {
             client,
             issuer,
@@ -266,7 +304,14 @@ impl Provider {
             jwks_uri,
             jwks,
             id_token_algs,
+            par_endpoint,
+            basic_auth: basic_ok,
         })
+    }
+
+    /// Whether authorization requests are pushed (RFC 9126).
+    pub fn pushes_authorization_requests(&self) -> bool {
+        self.par_endpoint.is_some()
     }
 
     /// The issuer identifier.
@@ -291,16 +336,21 @@ impl Provider {
         url.origin().ascii_serialization()
     }
 
-    /// Builds an authorization request for `scopes` (PKCE S256, state, nonce).
+    /// Builds an authorization request for `scopes` (PKCE S256, state,
+    /// nonce), pushed to the provider first when it offers PAR (RFC 9126):
+    /// then the URL carries only `client_id` and `request_uri`.
     ///
     /// `login_again`: `prompt=login` (OpenID Connect Core §3.1.2.1), so the
     /// provider asks for the password even if its own session lingers
-    /// ("Cambia utente" on a shared workstation).
-    pub fn authorization_request(
+    /// ("Cambia utente" on a shared workstation). `consent_again`:
+    /// `prompt=consent`, without which a provider applying OpenID Connect
+    /// Core §11 strictly issues no refresh token for `offline_access`.
+    pub async fn authorization_request(
         &self,
         scopes: ScopeSet,
         login_again: bool,
-    ) -> AuthorizationRequest {
+        consent_again: bool,
+    ) -> Result<AuthorizationRequest, OidcError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self.client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -310,6 +360,9 @@ impl Provider {
         if login_again {
             request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
         }
+        if consent_again {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Consent);
+        }
         // `openidconnect` adds `openid` itself.
         for scope in scopes
             .iter()
@@ -318,12 +371,16 @@ impl Provider {
             request = request.add_scope(openidconnect::Scope::new(scope.as_str().to_owned()));
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
-        AuthorizationRequest {
+        let url = match &self.par_endpoint {
+            Some(endpoint) => self.push(endpoint, &url).await?,
+            None => url,
+        };
+        Ok(AuthorizationRequest {
             url,
             state: Secret::new(state.secret().clone()),
             nonce: Secret::new(nonce.secret().clone()),
             pkce_verifier: Secret::new(verifier.secret().clone()),
-        }
+        })
     }
 
     /// RFC 9207: checks the `iss` parameter of an authorization response.

@@ -82,6 +82,10 @@ struct LoginParams {
 /// authorization request: the provider asks for the password again even if
 /// its own session lingers. "Cambia utente" lands here after the provider's
 /// end-session step.
+///
+/// When the browser's session got no refresh token for its
+/// `offline_access` ([`offline_access_withheld`]), the request asks for it
+/// again with `prompt=consent` (OpenID Connect Core §11).
 pub async fn login(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -179,6 +183,17 @@ pub async fn login(
         None => (first.union(askable), ScopeSet::EMPTY),
     };
 
+    // OpenID Connect Core §11: the last sign-in got no refresh token, so
+    // this one asks for offline_access again, with prompt=consent.
+    let consent_again = session
+        .as_ref()
+        .is_some_and(|(_, record)| offline_access_withheld(registered, record));
+    let requested = if consent_again {
+        requested.union(ScopeSet::of(&[Scope::OfflineAccess]).intersection(registered.set()))
+    } else {
+        requested
+    };
+
     let provider = match state.provider() {
         Ok(p) => p,
         Err(e) => {
@@ -190,7 +205,22 @@ pub async fn login(
             );
         }
     };
-    let request = provider.authorization_request(requested, login_again);
+    let request = match provider
+        .authorization_request(requested, login_again, consent_again)
+        .await
+    {
+        Ok(r) => r,
+        // Only a pushed request (RFC 9126) can fail here: the provider
+        // refused it or did not answer.
+        Err(e) => {
+            return refuse(
+                &headers,
+                AppError::SignInUnavailable(e.to_string()),
+                "Sign-in service unavailable",
+                "The sign-in service did not accept the sign-in request. Try again in a few seconds.",
+            );
+        }
+    };
     let login_id = Secret::random();
     let ttl = state.config.timings.login_ttl;
     let mut pending = crate::routes::pending::PendingSignIns::parse(
@@ -220,8 +250,23 @@ pub async fn login(
         &pending.cookie_value().unwrap_or_default(),
         ttl.as_secs() as i64,
     ));
-    tracing::info!(requested = %requested, incremental = %incremental, "sign-in started");
+    tracing::info!(requested = %requested, incremental = %incremental, consent_again, "sign-in started");
     no_store((jar, found(request.url.as_str())).into_response())
+}
+
+/// Whether `record`'s sign-in asked for `offline_access` (every first
+/// sign-in does when it is registered) and got no refresh token: the scope
+/// is not granted and the session holds none (OpenID Connect Core §11; a
+/// provider may withhold it without `prompt=consent`, or the person left it
+/// unticked). A session whose refresh token was revoked later keeps
+/// `offline_access` among its granted scopes and does not count.
+pub fn offline_access_withheld(
+    registered: giponext_shared::RegisteredScopes,
+    record: &crate::session::SessionRecord,
+) -> bool {
+    registered.set().contains(Scope::OfflineAccess)
+        && !record.granted.contains(Scope::OfflineAccess)
+        && record.tokens.refresh.is_none()
 }
 
 fn scope_not_registered(state: &AppState, headers: &HeaderMap, scopes: ScopeSet) -> Response {

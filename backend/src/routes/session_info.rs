@@ -48,6 +48,7 @@ pub async fn session(
             idle_seconds_left: None,
             absolute_seconds_left: None,
             draft_key: None,
+            offline_access_withheld: false,
         },
         Some((id, mut record)) => {
             record.last_seen_at = crate::refresh::touch(&state, &id, &record).await?;
@@ -80,6 +81,9 @@ pub async fn session(
                 idle_seconds_left: Some(left.idle_seconds_left),
                 absolute_seconds_left: Some(left.absolute_seconds_left),
                 draft_key: Some(draft_key),
+                offline_access_withheld: crate::routes::auth::offline_access_withheld(
+                    registered, &record,
+                ),
                 user: Some(record.user),
                 tenant: Some(record.tenant),
             }

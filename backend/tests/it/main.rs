@@ -11,6 +11,8 @@ mod attacks;
 mod flows;
 mod gaps;
 mod idle_and_drafts;
+#[cfg(feature = "embedded-sandbox")]
+mod par;
 mod proxy;
 #[cfg(feature = "embedded-sandbox")]
 mod redis_cluster;

@@ -347,3 +347,56 @@ async fn permission_tenant_and_iss_checks_against_the_sandbox() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(fresh.session_cookie().is_none());
 }
+
+/// OpenID Connect Core §11: a sign-in that asked for `offline_access` and
+/// got no refresh token (here Mario leaves it unticked) is told in
+/// `/api/session`, and the next sign-in asks for it with `prompt=consent`.
+#[tokio::test]
+async fn a_sign_in_without_a_refresh_token_is_told_and_the_next_asks_consent() {
+    let s = Setup::start().await;
+    let done = s
+        .login(
+            users::MARIO,
+            Consent::Grant(ScopeSet::of(&[Scope::Patients])),
+            "",
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let info = s.client.session().await;
+    assert!(info.authenticated);
+    assert!(!info.scopes.granted.contains(Scope::OfflineAccess));
+    assert!(info.offline_access_withheld, "/api/session says so");
+
+    // The next sign-in (an incremental consent) asks again, with consent.
+    let start = s.client.get("/auth/login?scope=giponext.invoices").await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let url = url::Url::parse(start.location()).unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("prompt"), "consent", "{url}");
+    assert!(
+        param("scope").split(' ').any(|s| s == "offline_access"),
+        "{url}"
+    );
+    let callback = s
+        .browser
+        .authorize(&url, users::MARIO, "sandbox", Consent::GrantAll)
+        .await
+        .unwrap();
+    assert_eq!(s.client.get(callback.as_str()).await.status, 302);
+    let info = s.client.session().await;
+    assert!(info.scopes.granted.contains(Scope::OfflineAccess));
+    assert!(!info.offline_access_withheld);
+
+    // With a refresh token, no prompt=consent.
+    let start = s.client.get("/auth/login?scope=giponext.agenda").await;
+    assert!(
+        !start.location().contains("prompt="),
+        "{}",
+        start.location()
+    );
+}

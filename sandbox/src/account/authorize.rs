@@ -6,6 +6,9 @@
 //!   (RFC 6749 §4.1.2.1, RFC 9700 §4.1.1).
 //! - PKCE with S256 is required; `plain` is refused (RFC 9700 §2.1.1).
 //! - Every redirect back carries `iss` (RFC 9207) and the client's `state`.
+//! - With `SANDBOX_PAR` on, a pushed `request_uri` (RFC 9126) stands for
+//!   the pushed parameters and serves once; with `required`, a request that
+//!   was not pushed is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use super::grants::{self, now, random_token, token_hash};
 use super::pages;
 use super::session;
 use crate::clients::grants::AUTHORIZATION_CODE;
-use crate::config::ClientRegistration;
+use crate::config::{ClientRegistration, ParMode};
 use crate::server::SandboxState;
 
 /// Query parameters, each at most once.
@@ -121,6 +124,56 @@ fn is_pkce_challenge(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// With PAR on and a `request_uri` in `q`: the parameters pushed under it
+/// (RFC 9126 §4), taken out of the store so it serves once, and `true`.
+/// Otherwise `q` itself and `false` (without PAR a `request_uri` is then
+/// refused as unsupported).
+///
+/// # Security
+/// A `request_uri` unknown, expired, already used or pushed by another
+/// client is an error page: nothing in it can be trusted, not even the
+/// redirect URI to send an error to (RFC 9126 §4, §7.3).
+fn take_pushed(
+    state: &SandboxState,
+    q: HashMap<String, String>,
+) -> Result<(HashMap<String, String>, bool), Box<Response>> {
+    let Some(request_uri) = q.get("request_uri") else {
+        return Ok((q, false));
+    };
+    if state.config.par == ParMode::Off {
+        return Ok((q, false));
+    }
+    let refused = |why: &str| {
+        Box::new(pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_uri",
+            why,
+        ))
+    };
+    let Some(client_id) = q.get("client_id") else {
+        return Err(refused("manca il parametro client_id"));
+    };
+    let mut flows = state.account.flows();
+    // Only the client that pushed it may use it: another client's attempt
+    // does not spend it.
+    if flows
+        .pushed
+        .get(request_uri)
+        .is_none_or(|p| &p.client_id != client_id)
+    {
+        return Err(refused(
+            "la richiesta di autorizzazione è sconosciuta, già usata o di un'altra applicazione",
+        ));
+    }
+    let Some(entry) = flows.pushed.remove(request_uri) else {
+        return Err(refused("la richiesta di autorizzazione è sconosciuta"));
+    };
+    if entry.expires_at <= now() {
+        return Err(refused("la richiesta di autorizzazione è scaduta"));
+    }
+    Ok((entry.params, true))
+}
+
 /// `GET /oauth2/authorize`, or `POST` with the same parameters as a form
 /// body (OpenID Connect Core §3.1.2.1).
 pub async fn authorize(
@@ -143,6 +196,10 @@ pub async fn authorize(
                 &format!("il parametro {dup} compare più volte"),
             );
         }
+    };
+    let (q, pushed) = match take_pushed(&state, q) {
+        Ok(resolved) => resolved,
+        Err(page) => return *page,
     };
     let get = |k: &str| q.get(k).map(String::as_str);
     let Some(client_id) = get("client_id") else {
@@ -178,6 +235,12 @@ pub async fn authorize(
     let fail = |error: &str, description: &str| {
         redirect_error(&state, redirect_uri, error, description, client_state)
     };
+    if state.config.par == ParMode::Required && !pushed {
+        return fail(
+            "invalid_request",
+            "this provider requires pushed authorization requests (RFC 9126 §5): push the request to the pushed_authorization_request_endpoint and send only client_id and request_uri",
+        );
+    }
     if !client.allows_grant(AUTHORIZATION_CODE) {
         return fail(
             "unauthorized_client",

@@ -56,6 +56,11 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter (a pushed authorization request keeps them).
+    pub fn into_map(self) -> HashMap<String, String> {
+        self.0
+    }
+
     /// The value of `name`, or `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)

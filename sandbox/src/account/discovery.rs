@@ -9,12 +9,16 @@ use giponext_shared::ScopeSet;
 use serde_json::{Value, json};
 
 use crate::clients::grants::{AUTHORIZATION_CODE, DEVICE_CODE, REFRESH_TOKEN};
+use crate::config::ParMode;
 use crate::server::SandboxState;
 
 /// The discovery document (OpenID Connect Discovery 1.0 §3).
-pub fn metadata(issuer: &str) -> Value {
+///
+/// With PAR on (`par`), it also lists `pushed_authorization_request_endpoint`
+/// and `require_pushed_authorization_requests` (RFC 9126 §5).
+pub fn metadata(issuer: &str, par: ParMode) -> Value {
     let scopes: Vec<&str> = ScopeSet::all().iter().map(|s| s.as_str()).collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -40,12 +44,17 @@ pub fn metadata(issuer: &str) -> Value {
         "frontchannel_logout_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-    })
+    });
+    if par != ParMode::Off {
+        document["pushed_authorization_request_endpoint"] = json!(format!("{issuer}/oauth2/par"));
+        document["require_pushed_authorization_requests"] = json!(par == ParMode::Required);
+    }
+    document
 }
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn openid_configuration(State(state): State<Arc<SandboxState>>) -> impl IntoResponse {
-    Json(metadata(&state.issuer))
+    Json(metadata(&state.issuer, state.config.par))
 }
 
 /// `GET /oauth2/jwks`.

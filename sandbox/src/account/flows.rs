@@ -137,6 +137,18 @@ pub struct DeviceAuth {
     pub status: DeviceStatus,
 }
 
+/// A pushed authorization request (RFC 9126), stored under its
+/// `request_uri` until its first use or expiry.
+#[derive(Debug, Clone)]
+pub struct PushedRequest {
+    /// The client that pushed it, the only one that may use it.
+    pub client_id: String,
+    /// The authorization request's parameters as pushed.
+    pub params: HashMap<String, String>,
+    /// Unix time it expires.
+    pub expires_at: i64,
+}
+
 /// Everything in flight.
 #[derive(Debug, Default)]
 pub struct Flows {
@@ -148,12 +160,15 @@ pub struct Flows {
     pub codes: HashMap<String, AuthCode>,
     /// Device authorizations by device code hash.
     pub devices: HashMap<String, DeviceAuth>,
+    /// Pushed authorization requests by `request_uri`.
+    pub pushed: HashMap<String, PushedRequest>,
 }
 
 impl Flows {
     /// Drops what expired long ago (called now and then).
     pub fn prune(&mut self, now: i64) {
         self.requests.retain(|_, r| r.expires_at > now);
+        self.pushed.retain(|_, p| p.expires_at > now);
         // Keep exchanged codes a while after expiry so a replay is recognised.
         self.codes.retain(|_, c| c.expires_at + 600 > now);
         self.devices.retain(|_, d| d.expires_at + 600 > now);

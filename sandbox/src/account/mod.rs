@@ -4,6 +4,7 @@
 //! - `GET /.well-known/openid-configuration`, `GET /oauth2/jwks`
 //! - `GET /oauth2/authorize` → `/oauth2/login` → `/oauth2/consent` (HTML
 //!   forms, cookie `gx_sandbox`) → redirect with `code`, `state`, `iss`
+//! - `POST /oauth2/par` (RFC 9126; only with `SANDBOX_PAR` on or required)
 //! - `POST /oauth2/token` (authorization_code, refresh_token, device_code)
 //! - `POST /oauth2/device_authorization`, `GET|POST /device` (verification)
 //! - `POST /oauth2/revoke`, `GET|POST /oauth2/logout`
@@ -26,6 +27,7 @@ pub mod hooks;
 pub mod interact;
 pub mod keys;
 pub mod pages;
+pub mod par;
 pub mod session;
 pub mod token;
 pub mod tokens;
@@ -144,6 +146,7 @@ pub fn router() -> Router<Arc<SandboxState>> {
             "/oauth2/consent",
             get(interact::consent_form).post(interact::consent_submit),
         )
+        .route("/oauth2/par", post(par::push))
         .route("/oauth2/token", post(token::token))
         .route(
             "/oauth2/device_authorization",

@@ -6,6 +6,7 @@ mod code_flow;
 mod device;
 mod errors;
 mod logout;
+mod par;
 mod refresh;
 
 use giponext_sandbox::RunningSandbox;

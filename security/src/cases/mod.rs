@@ -3,6 +3,7 @@
 mod callback;
 pub(crate) mod harness;
 mod limits;
+mod par;
 mod paths;
 mod redirects;
 mod session;
@@ -26,6 +27,7 @@ pub fn groups() -> Vec<(&'static str, Group)> {
         ("redirects", |r| Box::pin(redirects::run(r))),
         ("session", |r| Box::pin(session::run(r))),
         ("workstations", |r| Box::pin(workstations::run(r))),
+        ("par", |r| Box::pin(par::run(r))),
         ("paths", |r| Box::pin(paths::run(r))),
         ("limits", |r| Box::pin(limits::run(r))),
     ]

@@ -32,6 +32,25 @@ pub struct HarnessOptions {
     /// Client registrations (oidc-provider metadata); more can be added
     /// later with [`Harness::register_client`].
     pub clients: Vec<Value>,
+    /// Pushed Authorization Requests (RFC 9126).
+    pub par: HarnessPar,
+    /// Apply OpenID Connect Core §11 as oidc-provider does by itself: no
+    /// refresh token unless the client sends `prompt=consent` (by default
+    /// the harness adds it, as GipoNext shows its consent page anyway).
+    pub strict_offline_access: bool,
+}
+
+/// The provider's PAR setting (`par` in `provider.mjs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HarnessPar {
+    /// Offered, not required (oidc-provider's default).
+    #[default]
+    On,
+    /// Not offered.
+    Off,
+    /// `require_pushed_authorization_requests`: a request not pushed is
+    /// refused.
+    Required,
 }
 
 impl Default for HarnessOptions {
@@ -42,6 +61,8 @@ impl Default for HarnessOptions {
             device_code_ttl: 600,
             device_interval: Some(1),
             clients: Vec::new(),
+            par: HarnessPar::On,
+            strict_offline_access: false,
         }
     }
 }
@@ -176,6 +197,12 @@ impl Harness {
             "deviceCodeTtl": options.device_code_ttl,
             "clients": options.clients,
             "watchStdin": true,
+            "par": match options.par {
+                HarnessPar::On => "on",
+                HarnessPar::Off => "off",
+                HarnessPar::Required => "required",
+            },
+            "strictOfflineAccess": options.strict_offline_access,
         });
         if let Some(interval) = options.device_interval {
             settings["deviceInterval"] = json!(interval);

@@ -13,7 +13,8 @@ mod harness;
 
 pub use browser::{Consent, HarnessBrowser};
 pub use harness::{
-    Harness, HarnessOptions, HarnessStats, device_client, public_device_client, web_client,
+    Harness, HarnessOptions, HarnessPar, HarnessStats, device_client, public_device_client,
+    web_client,
 };
 
 /// The users of the harness (as in the sandbox), and their password.

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-use giponext_bff::config::Upstream;
+use giponext_bff::config::{ParSetting, Upstream};
 use giponext_bff::types::Secret;
 use giponext_bff::{Config, RunningBff};
-use giponext_e2e::interop::{Consent, Harness, HarnessBrowser, HarnessOptions, users, web_client};
+use giponext_e2e::interop::{
+    Consent, Harness, HarnessBrowser, HarnessOptions, HarnessPar, users, web_client,
+};
 use giponext_shared::session::{FeatureReason, SessionInfo, TokenState};
 use giponext_shared::{FeatureId, Scope, ScopeSet};
 use reqwest::Method;
@@ -516,11 +518,162 @@ async fn replaced_sessions_and_switch_user_leave_no_live_grant_at_the_provider()
     );
     let start = s.send(Method::GET, back.as_str(), false).await;
     assert_eq!(start.status, 302, "{}", start.body);
+    // The provider offers PAR, so the request is pushed (RFC 9126) and
+    // prompt=login travels in it, not in the URL: the provider's page shows.
     assert!(
-        start.location.contains("prompt=login"),
+        start.location.contains("request_uri="),
         "{}",
         start.location
     );
+    let to_interaction = s.send(Method::GET, &start.location, false).await;
+    let page = s.harness.url().join(&to_interaction.location).expect("URL");
+    assert!(
+        s.send(Method::GET, page.as_str(), false)
+            .await
+            .body
+            .contains("id=\"login\""),
+        "the provider asks for the password"
+    );
     assert_eq!(s.live_grants().await, 0);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_par_required_every_sign_in_is_pushed_and_still_grants_offline_access() {
+    let options = HarnessOptions {
+        par: HarnessPar::Required,
+        ..HarnessOptions::default()
+    };
+    let s = Setup::start(options, Duration::from_secs(30)).await;
+
+    // The browser is sent with only client_id and request_uri (RFC 9126 §4).
+    let start = s
+        .send(
+            Method::GET,
+            "/auth/login?scope=giponext.invoices&return_to=/invoices",
+            false,
+        )
+        .await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let auth_url = Url::parse(&start.location).expect("authorization URL");
+    let mut names: Vec<String> = auth_url
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["client_id", "request_uri"], "{auth_url}");
+    let callback = s
+        .browser
+        .authorize(&auth_url, users::MARIO, users::PASSWORD, Consent::GrantAll)
+        .await
+        .expect("the provider redirects back to the backend");
+    let done = s.send(Method::GET, callback.as_str(), false).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location, "/invoices");
+    let info = s.session().await;
+    assert!(info.authenticated);
+    assert!(info.scopes.granted.contains(Scope::Invoices));
+    assert!(
+        info.scopes.granted.contains(Scope::OfflineAccess),
+        "offline_access granted through the pushed request"
+    );
+    assert_eq!(s.patients().await.status, 200);
+
+    // Incremental consent is pushed too (the provider refuses anything else).
+    let done = s
+        .login(
+            "?scope=giponext.agenda&return_to=/agenda",
+            Consent::GrantAll,
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location, "/agenda");
+    assert!(s.session().await.scopes.granted.contains(Scope::Agenda));
+
+    // The provider really requires PAR: a classic request is refused.
+    let mut plain = Url::parse(&format!("{}/auth", s.harness.issuer())).expect("URL");
+    plain
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", &format!("{}/auth/callback", s.bff.url()))
+        .append_pair("scope", "openid")
+        .append_pair("state", "s")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256");
+    let refused = s.send(Method::GET, plain.as_str(), false).await;
+    assert!(
+        refused.location.contains("error=invalid_request")
+            || (refused.status == 400 && refused.location.is_empty()),
+        "{} {} {}",
+        refused.status,
+        refused.location,
+        refused.body
+    );
+    assert!(!refused.location.contains("code="), "{}", refused.location);
+
+    // BFF_PAR=off cannot work with this provider: refused at start.
+    let mut config = Config::for_tests();
+    config.upstream = Upstream::External {
+        issuer: s.harness.issuer().to_owned(),
+        api_base: s.harness.url(),
+    };
+    config.client_id = CLIENT_ID.to_owned();
+    config.client_secret = Secret::new(CLIENT_SECRET);
+    config.par = ParSetting::Off;
+    let error = giponext_bff::serve(config)
+        .await
+        .err()
+        .expect("BFF_PAR=off is refused against a provider requiring PAR");
+    assert!(format!("{error:#}").contains("BFF_PAR=off"), "{error:#}");
+    s.shutdown().await;
+}
+
+/// OpenID Connect Core §11 applied strictly (the harness adds no
+/// `prompt=consent`): the first sign-in asks for `offline_access` and gets
+/// no refresh token; `/api/session` says so, and the next sign-in sends
+/// `prompt=consent` (in the pushed request), gets one and refreshes.
+#[tokio::test]
+async fn a_strict_provider_withholds_the_refresh_token_until_prompt_consent() {
+    let options = HarnessOptions {
+        strict_offline_access: true,
+        access_token_ttl: 3,
+        ..HarnessOptions::default()
+    };
+    let s = Setup::start(options, Duration::ZERO).await;
+    let done = s.login("", Consent::GrantAll).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let info = s.session().await;
+    assert!(info.authenticated);
+    assert!(
+        !info.scopes.granted.contains(Scope::OfflineAccess),
+        "{:?}",
+        info.scopes.granted
+    );
+    assert!(info.offline_access_withheld, "/api/session says so");
+
+    let done = s.login("", Consent::GrantAll).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let info = s.session().await;
+    assert!(
+        info.scopes.granted.contains(Scope::OfflineAccess),
+        "prompt=consent brought offline_access: {:?}",
+        info.scopes.granted
+    );
+    assert!(!info.offline_access_withheld);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let after = s.patients().await;
+    assert_eq!(after.status, 200, "refreshed after expiry: {}", after.body);
+    assert_eq!(
+        s.harness
+            .stats()
+            .await
+            .expect("stats")
+            .grants("refresh_token"),
+        1
+    );
     s.shutdown().await;
 }
