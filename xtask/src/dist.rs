@@ -19,8 +19,13 @@
 //! 0644, every mtime `SOURCE_DATE_EPOCH` (default: the commit's time), and a
 //! gzip header without a name or time. The binaries are built with the
 //! checkout's and `CARGO_HOME`'s paths remapped (rustc's
-//! `--remap-path-prefix`, the C compiler's `-ffile-prefix-map`) and without
-//! debug info, so they do not depend on where the tree was cloned.
+//! `--remap-path-prefix`, the C compiler's `-ffile-prefix-map`), without
+//! debug info and with the C compiler's `__DATE__`/`__TIME__` fixed, so
+//! they do not depend on where the tree was cloned or when it was built.
+//! One input is not remapped: the console's wasm carries a hash of the
+//! absolute path of a dependency's manifest in `CARGO_HOME` (leptos's
+//! `wasm_split` marker, an export name), so byte-identical archives need
+//! the same `CARGO_HOME` path as well; any checkout path will do.
 
 use std::fs;
 use std::io::Write;
@@ -33,6 +38,11 @@ use sha2::{Digest, Sha256};
 
 /// The only target built for now.
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// What the C compiler's `__DATE__` and `__TIME__` say in release
+/// binaries: a constant (1980-01-01), so they never depend on when the C
+/// code happened to be compiled.
+const C_SOURCE_DATE_EPOCH: &str = "315532800";
 
 /// Where the remapped paths point inside the binaries.
 const REMAPPED_ROOT: &str = "/build/giponext-connect";
@@ -178,10 +188,13 @@ fn build_binaries(root: &Path) -> anyhow::Result<()> {
     // One separator-joined list, so paths with spaces survive.
     .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
     .env_remove("RUSTFLAGS")
-    // SOURCE_DATE_EPOCH dates the archive's entries only. C build scripts
-    // (cc) rebuild when it changes, so passed on it would make every commit
+    // The archive's entries are dated by the commit (SOURCE_DATE_EPOCH, see
+    // `source_date_epoch`); the C compiler gets a constant one instead.
+    // Without any, mimalloc's `__DATE__ __TIME__` put the compile time in
+    // the backend (seen: two checkouts of 3b6da0e differed in
+    // "04:08:51" / "04:39:31"); with the commit's, every commit would
     // recompile sqlite, ring and mimalloc for nothing.
-    .env_remove("SOURCE_DATE_EPOCH")
+    .env("SOURCE_DATE_EPOCH", C_SOURCE_DATE_EPOCH)
     .env("CFLAGS", cflags.join(" "))
     // No debug info (it would carry build paths); symbols stay for
     // backtraces.
