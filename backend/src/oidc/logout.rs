@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::{OidcError, Provider, error_chain};
+use super::{OidcError, Provider, basic_client_auth, send};
 use crate::types::Secret;
 
 impl Provider {
@@ -18,26 +18,12 @@ impl Provider {
         let Some(endpoint) = &self.extra.revocation_endpoint else {
             return Ok(false);
         };
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .basic_auth(
-                form_encode(client_id),
-                Some(form_encode(client_secret.expose())),
-            )
+        let request = basic_client_auth(self.http.post(endpoint.clone()), client_id, client_secret)
             .form(&[
                 ("token", refresh_token.expose()),
                 ("token_type_hint", "refresh_token"),
-            ])
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    OidcError::Timeout
-                } else {
-                    OidcError::Unreachable(error_chain(&e))
-                }
-            })?;
+            ]);
+        let response = send(request).await?;
         if response.status().is_success() {
             Ok(true)
         } else {
@@ -73,9 +59,4 @@ impl Provider {
         }
         Some(url)
     }
-}
-
-/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic auth.
-fn form_encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

@@ -540,6 +540,37 @@ fn map_token_error(e: TokenError) -> OidcError {
     }
 }
 
+/// RFC 6749 §2.3.1 / Appendix B: the client id and secret are
+/// `application/x-www-form-urlencoded` before they go into HTTP Basic.
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// HTTP Basic client authentication (RFC 6749 §2.3.1) on a back-channel
+/// request: revocation and pushed authorization requests.
+fn basic_client_auth(
+    request: reqwest::RequestBuilder,
+    client_id: &str,
+    client_secret: &Secret,
+) -> reqwest::RequestBuilder {
+    request.basic_auth(
+        form_encode(client_id),
+        Some(form_encode(client_secret.expose())),
+    )
+}
+
+/// Sends a back-channel request to the provider: a timeout is
+/// [`OidcError::Timeout`], anything else unreachable.
+async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, OidcError> {
+    request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            OidcError::Timeout
+        } else {
+            OidcError::Unreachable(error_chain(&e))
+        }
+    })
+}
+
 /// An error and its sources on one line (they carry no secrets: token
 /// endpoint errors are codes, and we never put tokens in URLs).
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -18,7 +18,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{OidcError, Provider, error_chain};
+use super::{OidcError, Provider, basic_client_auth, error_chain, send};
 
 /// The provider's answer (RFC 9126 §2.2).
 #[derive(Deserialize)]
@@ -34,11 +34,6 @@ struct PushError {
     error: String,
 }
 
-/// RFC 6749 §2.3.1 / Appendix B: `application/x-www-form-urlencoded`.
-fn form_encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
 impl Provider {
     /// Pushes the parameters of `authorize_url` to `endpoint` and returns
     /// the URL to send the browser to.
@@ -49,23 +44,14 @@ impl Provider {
             .post(endpoint.clone())
             .header(reqwest::header::ACCEPT, "application/json");
         if self.basic_auth {
-            request = request.basic_auth(
-                form_encode(&self.client_id),
-                Some(form_encode(self.client_secret.expose())),
-            );
+            request = basic_client_auth(request, &self.client_id, &self.client_secret);
         } else {
             form.push((
                 "client_secret".into(),
                 self.client_secret.expose().to_owned(),
             ));
         }
-        let response = request.form(&form).send().await.map_err(|e| {
-            if e.is_timeout() {
-                OidcError::Timeout
-            } else {
-                OidcError::Unreachable(error_chain(&e))
-            }
-        })?;
+        let response = send(request.form(&form)).await?;
         let status = response.status();
         let body = response
             .bytes()
@@ -145,7 +131,7 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_encoded_first() {
-        assert_eq!(form_encode("a:b c&d"), "a%3Ab+c%26d");
-        assert_eq!(form_encode("plain-id"), "plain-id");
+        assert_eq!(crate::oidc::form_encode("a:b c&d"), "a%3Ab+c%26d");
+        assert_eq!(crate::oidc::form_encode("plain-id"), "plain-id");
     }
 }
