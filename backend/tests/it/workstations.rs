@@ -222,9 +222,10 @@ async fn a_sign_in_that_fails_after_the_code_exchange_leaves_no_live_grant() {
     sandbox.shutdown().await;
 }
 
-#[tokio::test]
-async fn expired_sessions_are_purged_with_their_grants_and_index_entries() {
-    let mut config = Config::for_tests();
+/// Signs Mario in on a backend with `config` and a 2 s idle timeout, then
+/// waits for the purge (every 1 s): his grant is revoked at the provider
+/// and his session index is empty.
+async fn expired_session_is_purged_with_its_grant(mut config: Config) {
     config.timings.session_idle = Duration::from_secs(2);
     let bff = giponext_bff::serve(config).await.unwrap();
     let sandbox = bff.sandbox().unwrap();
@@ -250,6 +251,11 @@ async fn expired_sessions_are_purged_with_their_grants_and_index_entries() {
     bff.shutdown().await;
 }
 
+#[tokio::test]
+async fn expired_sessions_are_purged_with_their_grants_and_index_entries() {
+    expired_session_is_purged_with_its_grant(Config::for_tests()).await;
+}
+
 /// The same on Redis, where records expire by themselves (`PXAT`): the
 /// store keeps each session's sealed record a while past its expiry, so
 /// the purge can still revoke its grant.
@@ -257,30 +263,9 @@ async fn expired_sessions_are_purged_with_their_grants_and_index_entries() {
 async fn expired_sessions_on_redis_are_purged_with_their_grants_and_index_entries() {
     let redis = crate::redis_server::RedisServer::start(false).await;
     let mut config = Config::for_tests();
-    config.timings.session_idle = Duration::from_secs(2);
     config.session_store =
         giponext_bff::config::StoreLocation::Redis(giponext_bff::config::RedisUrl(redis.url()));
-    let bff = giponext_bff::serve(config).await.unwrap();
-    let sandbox = bff.sandbox().unwrap();
-    let cid = bff.state().config.client_id.clone();
-    let client = Client::new(bff.url());
-    let done = sign_in(&client, bff.url(), users::MARIO, Consent::GrantAll, "").await;
-    assert_eq!(done.status, 302, "{}", done.body);
-    let sessions = &bff.state().sessions;
-    assert_eq!(sandbox.live_grants(&cid, users::MARIO), 1);
-    assert_eq!(sessions.index_len(sub(users::MARIO)).await.unwrap(), 1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(8);
-    while sandbox.live_grants(&cid, users::MARIO) > 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(
-        sandbox.live_grants(&cid, users::MARIO),
-        0,
-        "the expired Redis session's grant was revoked"
-    );
-    assert_eq!(sessions.index_len(sub(users::MARIO)).await.unwrap(), 0);
-    assert!(!client.session().await.authenticated);
-    bff.shutdown().await;
+    expired_session_is_purged_with_its_grant(config).await;
 }
 
 /// The sandbox's answer to the authorization request that `/auth/login{query}`
