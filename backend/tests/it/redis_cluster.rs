@@ -34,6 +34,26 @@ fn spawn(args: &[String]) -> Child {
 }
 
 /// A plain connection to one node (cluster commands, checks).
+/// The arguments every test node starts with: loopback only, on `port`,
+/// its files in `dir`, nothing persisted.
+fn ephemeral_node_args(port: u16, dir: &Path) -> Vec<String> {
+    [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 async fn node_conn(port: u16) -> Option<redis::aio::MultiplexedConnection> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
     client.get_multiplexed_async_connection().await.ok()
@@ -79,35 +99,27 @@ impl RedisCluster {
             let port = free_port();
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node_dir).unwrap();
-            let mut args: Vec<String> = [
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--dir",
-                node_dir.to_str().unwrap(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                // The bus port named, not port + 10000: a free port above
-                // 55535 would put it past 65535 and the node would not start.
-                "--cluster-port",
-                &free_port().to_string(),
-                "--cluster-node-timeout",
-                "1000",
-                // A replica that lost sight of its primary a while ago still
-                // takes over (the failover test pauses one on purpose).
-                "--cluster-replica-validity-factor",
-                "0",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut args = ephemeral_node_args(port, &node_dir);
+            args.extend(
+                [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    // The bus port named, not port + 10000: a free port above
+                    // 55535 would put it past 65535 and the node would not start.
+                    "--cluster-port",
+                    &free_port().to_string(),
+                    "--cluster-node-timeout",
+                    "1000",
+                    // A replica that lost sight of its primary a while ago still
+                    // takes over (the failover test pauses one on purpose).
+                    "--cluster-replica-validity-factor",
+                    "0",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
             if let Some(ca) = tls {
                 let tls_port = free_port();
                 tls_ports.push(tls_port);
@@ -567,21 +579,7 @@ impl RedisSentinel {
         let server = |port: u16, extra: &[&str]| {
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node_dir).unwrap();
-            let mut args: Vec<String> = [
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--dir",
-                node_dir.to_str().unwrap(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut args = ephemeral_node_args(port, &node_dir);
             args.extend(extra.iter().map(|s| s.to_string()));
             Node {
                 port,
