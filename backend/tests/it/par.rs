@@ -4,8 +4,7 @@
 //! `request_uri`; `BFF_PAR=off` stops pushing, and is refused at start
 //! against a provider that requires PAR.
 
-use giponext_bff::config::{ParSetting, Upstream};
-use giponext_bff::types::Secret;
+use giponext_bff::config::ParSetting;
 use giponext_bff::{Config, RunningBff};
 use giponext_sandbox::clients::grants;
 use giponext_sandbox::testing::{Browser, Consent};
@@ -32,13 +31,7 @@ async fn sandbox(par: ParMode) -> RunningSandbox {
 }
 
 fn bff_config(sandbox: &RunningSandbox, par: ParSetting) -> Config {
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: sandbox.state().issuer.clone(),
-        api_base: sandbox.api_base().clone(),
-    };
-    config.client_id = CLIENT_ID.to_owned();
-    config.client_secret = Secret::new(CLIENT_SECRET);
+    let mut config = crate::support::config_on(sandbox, None, CLIENT_ID, CLIENT_SECRET);
     config.par = par;
     config
 }

@@ -284,3 +284,22 @@ pub fn assert_no_leak(seen: &[String], secrets: &[String]) {
         }
     }
 }
+
+/// A backend configuration on an external `sandbox` (its API at
+/// `api_base`, by default the sandbox's), signing in as the confidential
+/// client `client_id` the test registered there.
+pub fn config_on(
+    sandbox: &giponext_sandbox::RunningSandbox,
+    api_base: Option<Url>,
+    client_id: &str,
+    client_secret: &str,
+) -> Config {
+    let mut config = Config::for_tests();
+    config.upstream = Upstream::External {
+        issuer: sandbox.state().issuer.clone(),
+        api_base: api_base.unwrap_or_else(|| sandbox.api_base().clone()),
+    };
+    config.client_id = client_id.to_owned();
+    config.client_secret = giponext_bff::types::Secret::new(client_secret);
+    config
+}

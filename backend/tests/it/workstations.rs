@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use giponext_bff::config::{StoreLocation, Upstream};
+use giponext_bff::config::StoreLocation;
 use giponext_bff::session::{SessionRecord, Sessions};
 use giponext_bff::types::{Secret, SessionId};
 use giponext_bff::{Config, RunningBff};
@@ -59,13 +59,7 @@ async fn backend(
     api_base: Option<url::Url>,
     tune: impl FnOnce(&mut Config),
 ) -> RunningBff {
-    let mut config = Config::for_tests();
-    config.upstream = Upstream::External {
-        issuer: sandbox.state().issuer.clone(),
-        api_base: api_base.unwrap_or_else(|| sandbox.api_base().clone()),
-    };
-    config.client_id = CLIENT_ID.to_owned();
-    config.client_secret = Secret::new(CLIENT_SECRET);
+    let mut config = crate::support::config_on(sandbox, api_base, CLIENT_ID, CLIENT_SECRET);
     tune(&mut config);
     giponext_bff::serve(config).await.unwrap()
 }
